@@ -1,0 +1,1 @@
+"""One module per ``churnwatch`` subcommand: ``HELP``, ``add_arguments(parser)``, ``run(args)``."""

@@ -1,0 +1,33 @@
+"""churnwatch emulator: run the Pub/Sub emulator in the foreground with our topics."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from churnwatch import topology
+from churnwatch.emulator import EMULATOR_ENV, ensure_topics, running_emulator
+
+HELP = "start the Pub/Sub emulator on a free port, create the topics, run until Ctrl-C"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--port", type=int, default=None, help="port (default: a free one)")
+    parser.add_argument("--project", default=topology.DEFAULT_PROJECT, help="emulator project id")
+
+
+def run(args) -> int:
+    with running_emulator(args.port) as emulator:
+        ensure_topics(args.project, topology.layout())
+        print(f"Pub/Sub emulator on {emulator.host_port}, project {args.project}")
+        print(f"  export {EMULATOR_ENV}={os.environ[EMULATOR_ENV]}")
+        for source in topology.TOPICS:
+            print(f"  {source:9s} {topology.topic(args.project, source)}")
+            print(f"  {'':9s} {topology.subscription(args.project, source)}")
+        print("Ctrl-C to stop.")
+        try:
+            while emulator.process.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+    return 0

@@ -1,0 +1,58 @@
+"""What a run did, in numbers: from the warehouse and the pipeline's metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+
+
+def counters(result) -> dict[str, int]:
+    """Committed counter values of a finished PipelineResult, by metric name."""
+    out: dict[str, int] = {}
+    for counter in result.metrics().query()["counters"]:
+        # The streaming DirectRunner reports some counters as attempted only.
+        value = max(int(counter.committed or 0), int(counter.attempted or 0))
+        out[counter.key.metric.name] = out.get(counter.key.metric.name, 0) + value
+    return out
+
+
+def warehouse_summary(path: str) -> dict[str, Any]:
+    wh = DuckDBWarehouse(path)
+    try:
+        tables = {
+            name: wh.count(name)
+            for (name,) in wh.query("SELECT table_name FROM information_schema.tables ORDER BY 1")
+        }
+        dead_by_stage = dict(
+            wh.query("SELECT stage, count(*) FROM dead_letters GROUP BY stage ORDER BY stage")
+        )
+        return {"tables": tables, "dead_letters_by_stage": dead_by_stage}
+    finally:
+        wh.close()
+
+
+def render(published: Mapping[str, int], warehouse: Mapping[str, Any], metrics: Mapping[str, int]) -> str:
+    lines = ["", "Churnwatch run summary", "======================"]
+    lines.append("messages published:")
+    for key, value in sorted(published.items()):
+        lines.append(f"  {key:28s} {value:>8,}")
+    lines.append("rows in the warehouse:")
+    for key, value in warehouse["tables"].items():
+        lines.append(f"  {key:28s} {value:>8,}")
+    lines.append("dead letters by stage:")
+    for key, value in (warehouse["dead_letters_by_stage"] or {"(none)": 0}).items():
+        lines.append(f"  {key:28s} {value:>8,}")
+    rows = sum(v for k, v in warehouse["tables"].items() if k.endswith("_events"))
+    dead = sum(warehouse["dead_letters_by_stage"].values())
+    read = metrics.get("messages_read")
+    if read is not None:
+        # Every message read is a row, a dead letter or a dropped duplicate. (Counted this
+        # way because the streaming DirectRunner reports Beam counters of its first bundle
+        # only, as of Beam 2.77.)
+        lines.append(f"messages read:                 {read:>8,}")
+        lines.append(f"duplicates dropped:            {read - rows - dead:>8,}")
+    else:
+        lines.append(f"duplicates dropped:            {metrics.get('duplicates_dropped', 0):>8,}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Pipeline entry points: ``streaming`` (Pub/Sub in) and ``backfill`` (files in)."""

@@ -1,0 +1,112 @@
+"""Pipeline flags. Option names are a public interface: change them only with a deprecation."""
+
+from __future__ import annotations
+
+import re
+
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from churnwatch.warehouse import WarehouseUrl
+
+SUBSCRIPTION_RE = re.compile(r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/subscriptions/[A-Za-z][-\w.~+%]{2,254}$")
+TOPIC_RE = re.compile(r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/topics/[A-Za-z][-\w.~+%]{2,254}$")
+
+
+class ChurnwatchOptions(PipelineOptions):
+    @classmethod
+    def _add_argparse_args(cls, parser):
+        parser.add_argument(
+            "--feedback_subscription",
+            help="Feedback events: projects/PROJECT/subscriptions/NAME.",
+        )
+        parser.add_argument(
+            "--customer_subscription",
+            help="Customer lifecycle events: projects/PROJECT/subscriptions/NAME.",
+        )
+        parser.add_argument(
+            "--warehouse",
+            default="duckdb:///churnwatch.duckdb",
+            help="Where rows go: duckdb:///path/file.duckdb or bigquery://project/dataset.",
+        )
+        parser.add_argument(
+            "--day_seconds",
+            type=float,
+            default=86400.0,
+            help="Length of one customer day in seconds of event time (86400 in production; "
+            "a demo compresses customer lives, e.g. 1.0 = one day per second).",
+        )
+        parser.add_argument(
+            "--idle_stop_seconds",
+            type=float,
+            default=None,
+            help="Local runs only: drain and exit cleanly after this many seconds without input.",
+        )
+        parser.add_argument(
+            "--pubsub_read",
+            choices=("auto", "local", "native"),
+            default="auto",
+            help="Pub/Sub read binding: 'local' (fast pulls, for the DirectRunner and the "
+            "emulator), 'native' (ReadFromPubSub, for Dataflow); 'auto' picks by runner.",
+        )
+        parser.add_argument(
+            "--pull_max_messages", type=int, default=500,
+            help="Local read: messages per pull request.",
+        )
+        parser.add_argument(
+            "--pull_timeout_seconds", type=float, default=1.0,
+            help="Local read: give up on an empty pull after this long.",
+        )
+        parser.add_argument(
+            "--watermark_lag_seconds", type=float, default=2.0,
+            help="Local read: the watermark trails the wall clock by this much "
+            "(events later than that are late data).",
+        )
+        parser.add_argument(
+            "--dedupe_ttl_seconds", type=float, default=3600.0,
+            help="Event-time span within which a repeated event_id is a duplicate.",
+        )
+        parser.add_argument(
+            "--dedupe_shards", type=int, default=64,
+            help="Dedupe state is kept per shard of the event id, not per id.",
+        )
+        parser.add_argument(
+            "--future_tolerance_seconds", type=float, default=300.0,
+            help="Events stamped further ahead of the wall clock are dead-lettered.",
+        )
+        parser.add_argument(
+            "--writer_schemas_dir", default=None,
+            help="Folder of extra writer schema revisions (*.avsc) producers may use.",
+        )
+
+    def validate_churnwatch(self) -> None:
+        """Fail before the graph is built, saying what to fix."""
+        problems = []
+        for flag in ("feedback_subscription", "customer_subscription"):
+            value = getattr(self, flag)
+            if not value:
+                problems.append(f"--{flag} is required")
+            elif not SUBSCRIPTION_RE.match(value):
+                problems.append(
+                    f"--{flag}={value!r}: expected projects/PROJECT/subscriptions/NAME "
+                    "(project id 6-30 chars)"
+                )
+        try:
+            WarehouseUrl.parse(self.warehouse)
+        except ValueError as exc:
+            problems.append(str(exc))
+        if self.day_seconds <= 0:
+            problems.append("--day_seconds must be positive")
+        if self.idle_stop_seconds is not None and self.idle_stop_seconds <= 0:
+            problems.append("--idle_stop_seconds must be positive")
+        if self.dedupe_ttl_seconds <= 0 or self.dedupe_shards <= 0:
+            problems.append("--dedupe_ttl_seconds and --dedupe_shards must be positive")
+        if not 1 <= self.pull_max_messages <= 1000:
+            problems.append("--pull_max_messages must be within 1..1000 (Pub/Sub's limit)")
+        if problems:
+            raise ValueError("invalid options:\n  " + "\n  ".join(problems))
+
+    def read_binding(self) -> str:
+        if self.pubsub_read != "auto":
+            return self.pubsub_read
+        runner = (self.view_as(StandardOptions).runner or "DirectRunner").lower()
+        return "local" if "direct" in runner else "native"  # BundleBasedDirectRunner too

@@ -1,0 +1,1 @@
+"""Composite PTransforms, one per business step; each runs on Create/TestStream in tests."""

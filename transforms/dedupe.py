@@ -1,0 +1,117 @@
+"""DropDuplicates: forget nothing for ``ttl``, keep state per shard, not per event id.
+
+Pub/Sub delivers at least once and producers retry, so the same ``event_id`` can arrive
+twice. Per-key state costs ~1 ms a key in the Python SDK, so ids are hashed onto a fixed
+number of shards and each shard holds one dict ``event_id -> expiry``. One event-time
+timer per shard, at its earliest expiry, purges old ids::
+
+    shard clock ──e1(t=0)──e2(t=5)──e1 again(t=7): dropped──...──timer(t=0+ttl): e1 forgotten
+
+Expiry is measured from the shard clock (the latest event time the shard has seen), not
+from the element's own time, so a late event is remembered for a full ttl too.
+"""
+
+from __future__ import annotations
+
+import zlib
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.coders import PickleCoder
+from apache_beam.metrics import Metrics
+from apache_beam.transforms.timeutil import TimeDomain
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.utils.timestamp import Timestamp
+
+
+def shard_of(key: str, num_shards: int) -> int:
+    """Stable across processes (``hash()`` is salted per interpreter)."""
+    return zlib.crc32(key.encode()) % num_shards
+
+
+class _DedupeShardFn(beam.DoFn):
+    # state: [ {event_id: expiry_ms} in insertion (= expiry) order, shard clock ms, timer ms ]
+    SEEN = ReadModifyWriteStateSpec("seen", PickleCoder())
+    EXPIRY = TimerSpec("expiry", TimeDomain.WATERMARK)
+
+    def __init__(self, ttl_ms: int, id_field: str) -> None:
+        self.ttl_ms = ttl_ms
+        self.id_field = id_field
+
+    def setup(self) -> None:
+        self.duplicates = Metrics.counter("dedupe", "duplicates_dropped")
+        self.forgotten = Metrics.counter("dedupe", "ids_expired")
+
+    def process(
+        self,
+        element: tuple[int, dict[str, Any]],
+        timestamp=beam.DoFn.TimestampParam,
+        seen_state=beam.DoFn.StateParam(SEEN),
+        expiry_timer=beam.DoFn.TimerParam(EXPIRY),
+    ):
+        _, row = element
+        state = seen_state.read() or [{}, 0, None]
+        seen, clock, timer_ms = state
+        event_id = row[self.id_field]
+        if event_id in seen:
+            self.duplicates.inc()
+            return
+        clock = max(clock, timestamp.micros // 1000)
+        seen[event_id] = clock + self.ttl_ms
+        if timer_ms is None:
+            timer_ms = clock + self.ttl_ms
+            expiry_timer.set(Timestamp(micros=timer_ms * 1000))
+        seen_state.write([seen, clock, timer_ms])
+        yield row
+
+    @on_timer(EXPIRY)
+    def expire(
+        self,
+        fire=beam.DoFn.TimestampParam,
+        seen_state=beam.DoFn.StateParam(SEEN),
+        expiry_timer=beam.DoFn.TimerParam(EXPIRY),
+    ):
+        state = seen_state.read()
+        if not state:
+            return
+        seen, clock, _ = state
+        fire_ms = fire.micros // 1000
+        expired = []
+        for event_id, expiry in seen.items():
+            if expiry > fire_ms:
+                break
+            expired.append(event_id)
+        for event_id in expired:
+            del seen[event_id]
+        self.forgotten.inc(len(expired))
+        timer_ms = next(iter(seen.values()), None)
+        if timer_ms is not None:
+            expiry_timer.set(Timestamp(micros=timer_ms * 1000))
+        seen_state.write([seen, clock, timer_ms])
+
+
+class DropDuplicates(beam.PTransform):
+    """Rows whose ``id_field`` was seen within ``ttl_seconds`` of event time are dropped.
+
+    Output: the first occurrence of every id, unchanged, with its timestamp.
+    Metrics: ``dedupe/duplicates_dropped``, ``dedupe/ids_expired``.
+    """
+
+    def __init__(self, ttl_seconds: float, num_shards: int = 64, id_field: str = "event_id"):
+        super().__init__()
+        if ttl_seconds <= 0 or num_shards <= 0:
+            raise ValueError("ttl_seconds and num_shards must be positive")
+        self.ttl_ms = int(ttl_seconds * 1000)
+        self.num_shards = num_shards
+        self.id_field = id_field
+
+    def expand(self, rows):
+        num_shards, id_field = self.num_shards, self.id_field
+        return (
+            rows
+            | "KeyByIdShard"
+            >> beam.Map(lambda row: (shard_of(row[id_field], num_shards), row)).with_output_types(
+                tuple[int, dict[str, Any]]
+            )
+            | "FirstSeenOnly" >> beam.ParDo(_DedupeShardFn(self.ttl_ms, id_field))
+        )
