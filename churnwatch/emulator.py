@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 EMULATOR_ENV = "PUBSUB_EMULATOR_HOST"
@@ -39,10 +39,8 @@ class Emulator:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=10)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if self.data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -60,8 +58,14 @@ def start_emulator(port: int | None = None, timeout_s: float = 60.0) -> Emulator
     log = open(os.path.join(data_dir, "emulator.log"), "wb")  # noqa: SIM115 - lives with the process
     process = subprocess.Popen(
         [
-            "gcloud", "beta", "emulators", "pubsub", "start",
-            f"--host-port={host_port}", f"--data-dir={data_dir}", "--quiet",
+            "gcloud",
+            "beta",
+            "emulators",
+            "pubsub",
+            "start",
+            f"--host-port={host_port}",
+            f"--data-dir={data_dir}",
+            "--quiet",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -72,7 +76,8 @@ def start_emulator(port: int | None = None, timeout_s: float = 60.0) -> Emulator
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log.flush()
-            text = open(os.path.join(data_dir, "emulator.log"), errors="replace").read()
+            with open(os.path.join(data_dir, "emulator.log"), errors="replace") as fo:
+                text = fo.read()
             emulator.stop()
             raise RuntimeError(f"the Pub/Sub emulator exited early:\n{text[-2000:]}")
         try:
@@ -121,18 +126,14 @@ def ensure_topics(project: str, topics_to_subscriptions: dict[str, Iterable[str]
         for topic, subscriptions in topics_to_subscriptions.items():
             if len(topic) < 3:
                 raise ValueError(f"topic {topic!r}: names need at least 3 characters")
-            try:
+            with suppress(AlreadyExists):
                 publisher.create_topic(name=topic_path(project, topic))
-            except AlreadyExists:
-                pass
             for sub in subscriptions:
-                try:
+                with suppress(AlreadyExists):
                     subscriber.create_subscription(
                         name=subscription_path(project, sub),
                         topic=topic_path(project, topic),
                         ack_deadline_seconds=60,
                     )
-                except AlreadyExists:
-                    pass
     finally:
         subscriber.close()

@@ -116,7 +116,9 @@ class RoutingPolicy:
                 raise fail(f"owner {name!r}: authority_limit must be a non-negative number")
             channel = spec.get("channel") or {}
             if not isinstance(channel, dict) or not set(channel) <= {"webhook_env", "email"}:
-                raise fail(f"owner {name!r}: channel must be {{webhook_env: VAR}} or {{email: ADDRESS}}")
+                raise fail(
+                    f"owner {name!r}: channel must be {{webhook_env: VAR}} or {{email: ADDRESS}}"
+                )
             owners[name] = Owner(name, str(spec.get("description", "")), float(limit), channel)
         alert_types, severities = set(_enum_symbols("alert_type")), set(_enum_symbols("severity"))
         rules = []
@@ -124,8 +126,13 @@ class RoutingPolicy:
             where = f"rule {index}"
             if not isinstance(spec, dict):
                 raise fail(f"{where}: expected a mapping")
-            unknown = set(spec) - {"alert_type", "severity", "min_revenue_at_risk",
-                                   "max_revenue_at_risk", "owner"}
+            unknown = set(spec) - {
+                "alert_type",
+                "severity",
+                "min_revenue_at_risk",
+                "max_revenue_at_risk",
+                "owner",
+            }
             if unknown:
                 raise fail(f"{where}: unknown keys {sorted(unknown)}")
             owner = spec.get("owner")
@@ -133,12 +140,16 @@ class RoutingPolicy:
                 raise fail(f"{where}: owner {owner!r} is not defined under 'owners'")
             types = frozenset(_as_list(spec.get("alert_type")))
             if types - alert_types:
-                raise fail(f"{where}: unknown alert_type {sorted(types - alert_types)}; "
-                           f"known: {sorted(alert_types)}")
+                raise fail(
+                    f"{where}: unknown alert_type {sorted(types - alert_types)}; "
+                    f"known: {sorted(alert_types)}"
+                )
             sevs = frozenset(_as_list(spec.get("severity")))
             if sevs - severities:
-                raise fail(f"{where}: unknown severity {sorted(sevs - severities)}; "
-                           f"known: {sorted(severities)}")
+                raise fail(
+                    f"{where}: unknown severity {sorted(sevs - severities)}; "
+                    f"known: {sorted(severities)}"
+                )
             lo, hi = spec.get("min_revenue_at_risk"), spec.get("max_revenue_at_risk")
             for key, value in (("min_revenue_at_risk", lo), ("max_revenue_at_risk", hi)):
                 if value is not None and (not isinstance(value, int | float) or value < 0):

@@ -82,7 +82,13 @@ class SimConfig:
     def __post_init__(self) -> None:
         if self.customers <= 0 or self.days <= 0 or self.day_seconds <= 0:
             raise ValueError("customers, days and day_seconds must be positive")
-        for name in ("malformed_rate", "duplicate_rate", "late_rate", "out_of_order_rate", "json_rate"):
+        for name in (
+            "malformed_rate",
+            "duplicate_rate",
+            "late_rate",
+            "out_of_order_rate",
+            "json_rate",
+        ):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1]")
 
@@ -187,13 +193,17 @@ class _Life:
 
     def _survey(self, day: float, nps_range: tuple[int, int], csat_range: tuple[int, int]) -> None:
         self._feedback(
-            day, "SURVEY_RESPONSE", channel="SURVEY",
-            nps_score=self.rng.randint(*nps_range), csat_score=self.rng.randint(*csat_range),
+            day,
+            "SURVEY_RESPONSE",
+            channel="SURVEY",
+            nps_score=self.rng.randint(*nps_range),
+            csat_score=self.rng.randint(*csat_range),
         )
 
     def _complaint(self, day: float) -> None:
         self._feedback(
-            day, "COMPLAINT",
+            day,
+            "COMPLAINT",
             channel=self.rng.choice(("SUPPORT_TICKET", "CHAT", "EMAIL", "CALL")),
             csat_score=self.rng.randint(1, 2),
             nps_score=self.rng.choice((None, self.rng.randint(0, 5))),
@@ -215,11 +225,13 @@ class _Life:
             if promoter:
                 self._survey(day, (7, 10), (4, 5))
             else:
-                self._feedback(day, self.rng.choice(("QUESTION", "SUGGESTION")), topic=self.rng.choice(TOPICS))
+                self._feedback(
+                    day, self.rng.choice(("QUESTION", "SUGGESTION")), topic=self.rng.choice(TOPICS)
+                )
             day += self.rng.uniform(30, 90)
 
     def live(self) -> Truth:
-        cfg, rng, start, end = self.cfg, self.rng, self.signup_day, self.cfg.days
+        _cfg, rng, start, end = self.cfg, self.rng, self.signup_day, self.cfg.days
         self._customer_event(start, "SIGNUP", monthly_revenue=self.mrr)
         truth = Truth(self.customer_id, self.archetype, self.segment, self.mrr, 0, False, False)
         a = self.archetype
@@ -258,15 +270,25 @@ class _Life:
             self._light_feedback(start, quiet - 10)
             if rng.random() < 0.5:
                 self._customer_event(
-                    rng.uniform(quiet, churn_day), "DOWNGRADE",
-                    monthly_revenue=round(self.mrr * 0.5, 2), reason="fewer seats",
+                    rng.uniform(quiet, churn_day),
+                    "DOWNGRADE",
+                    monthly_revenue=round(self.mrr * 0.5, 2),
+                    reason="fewer seats",
                 )
             if rng.random() < 0.3:
-                self._feedback(rng.uniform(quiet, churn_day), "QUESTION", topic="data_export",
-                               text="how do I export all my data?")
+                self._feedback(
+                    rng.uniform(quiet, churn_day),
+                    "QUESTION",
+                    topic="data_export",
+                    text="how do I export all my data?",
+                )
             if churn_day < end:
-                self._customer_event(churn_day, rng.choice(("CANCELLATION", "ACCOUNT_CLOSED")),
-                                     monthly_revenue=0.0, reason=None)
+                self._customer_event(
+                    churn_day,
+                    rng.choice(("CANCELLATION", "ACCOUNT_CLOSED")),
+                    monthly_revenue=0.0,
+                    reason=None,
+                )
                 truth.churned, truth.silent = True, True
                 truth.churn_at_ms = self._ms(churn_day)
             truth.quiet_since_ms = self._ms(quiet)
@@ -278,8 +300,12 @@ class _Life:
             if rng.random() < 0.6:
                 self._survey(churn_day - rng.uniform(1, 30), (0, 5), (1, 2))
             if churn_day < end:
-                self._customer_event(churn_day, "CANCELLATION", monthly_revenue=0.0,
-                                     reason=rng.choice(("too expensive", "bad support", "bugs")))
+                self._customer_event(
+                    churn_day,
+                    "CANCELLATION",
+                    monthly_revenue=0.0,
+                    reason=rng.choice(("too expensive", "bad support", "bugs")),
+                )
                 truth.churned = True
                 truth.churn_at_ms = self._ms(churn_day)
         truth.signup_ms = self._ms(start)
@@ -293,14 +319,21 @@ def _day_ms(cfg: SimConfig, start_ms: int, day: float) -> int:
     return int(start_ms + day * cfg.day_seconds * 1000)
 
 
-def _malformed(rng: random.Random, kind: str, source: str, rec: dict[str, Any]) -> tuple[bytes, dict]:
-    schema = schemas.load(schemas.FEEDBACK_EVENT if source == "feedback" else schemas.CUSTOMER_EVENT)
+def _malformed(
+    rng: random.Random, kind: str, source: str, rec: dict[str, Any]
+) -> tuple[bytes, dict]:
+    schema = schemas.load(
+        schemas.FEEDBACK_EVENT if source == "feedback" else schemas.CUSTOMER_EVENT
+    )
     attrs = attributes_for(schema, rec)
     if kind == "truncated_avro":
         data = encode_binary(schema, rec)
         return data[: len(data) // 2], attrs
     if kind == "garbage_json":
-        return b'{"event_id": "' + rec["event_id"].encode() + b'", oops', {**attrs, "googclient_schemaencoding": "JSON"}
+        return b'{"event_id": "' + rec["event_id"].encode() + b'", oops', {
+            **attrs,
+            "googclient_schemaencoding": "JSON",
+        }
     if kind == "missing_required_json":
         body = json.loads(encode_json(schema, rec))
         body.pop("customer_id")
@@ -314,9 +347,13 @@ def _malformed(rng: random.Random, kind: str, source: str, rec: dict[str, Any]) 
         return encode_binary(schema, bad), attrs
     if kind == "foreign_schema":
         foreign = {
-            "type": "record", "name": "ForeignOrder",
-            "fields": [{"name": "sku", "type": "string"}, {"name": "qty", "type": "int"},
-                       {"name": "price", "type": "double"}],
+            "type": "record",
+            "name": "ForeignOrder",
+            "fields": [
+                {"name": "sku", "type": "string"},
+                {"name": "qty", "type": "int"},
+                {"name": "price", "type": "double"},
+            ],
         }
         data = encode_binary(foreign, {"sku": "SKU-1", "qty": -3, "price": 9.99})
         return data, {k: v for k, v in attrs.items() if k != "googclient_schemarevisionid"}
@@ -328,7 +365,11 @@ def _malformed(rng: random.Random, kind: str, source: str, rec: dict[str, Any]) 
 def simulate(cfg: SimConfig) -> Simulation:
     """Generate customers, their events and the messages that carry them, deterministically."""
     rng = random.Random(cfg.seed)
-    start_ms = cfg.start_ms if cfg.start_ms is not None else now_ms() - int(cfg.days * cfg.day_seconds * 1000)
+    start_ms = (
+        cfg.start_ms
+        if cfg.start_ms is not None
+        else now_ms() - int(cfg.days * cfg.day_seconds * 1000)
+    )
     names = list(ARCHETYPES)
     truth: list[Truth] = []
     records: list[tuple[str, float, dict[str, Any]]] = []
@@ -345,10 +386,17 @@ def simulate(cfg: SimConfig) -> Simulation:
             day = spike_day + rng.uniform(0, 2.0)
             rec = {
                 "event_id": f"fe-{uuid.UUID(int=rng.getrandbits(128)).hex[:20]}",
-                "customer_id": t.customer_id, "occurred_at": 0, "channel": "SUPPORT_TICKET",
-                "kind": "COMPLAINT", "nps_score": None, "csat_score": rng.randint(1, 3),
-                "topic": SPIKE_TOPIC, "cause": "PRODUCT_DEFECT", "text": "checkout fails",
-                "segment": t.segment, "team": rng.choice(TEAMS),
+                "customer_id": t.customer_id,
+                "occurred_at": 0,
+                "channel": "SUPPORT_TICKET",
+                "kind": "COMPLAINT",
+                "nps_score": None,
+                "csat_score": rng.randint(1, 3),
+                "topic": SPIKE_TOPIC,
+                "cause": "PRODUCT_DEFECT",
+                "text": "checkout fails",
+                "segment": t.segment,
+                "team": rng.choice(TEAMS),
             }
             records.append(("feedback", day, rec))
     records.sort(key=lambda r: r[1])
@@ -357,13 +405,17 @@ def simulate(cfg: SimConfig) -> Simulation:
     for source, day, rec in records:
         rec["occurred_at"] = _day_ms(cfg, start_ms, day)
         clean[source].append(rec)
-        schema = schemas.load(schemas.FEEDBACK_EVENT if source == "feedback" else schemas.CUSTOMER_EVENT)
+        schema = schemas.load(
+            schemas.FEEDBACK_EVENT if source == "feedback" else schemas.CUSTOMER_EVENT
+        )
         publish_at = rec["occurred_at"]
         if rng.random() < cfg.malformed_rate:
             kind = rng.choice(MALFORMED_KINDS)
             data, attrs = _malformed(rng, kind, source, rec)
             clean[source].pop()
-            messages.append(SimMessage(source, data, attrs, publish_at, MALFORMED, rec["event_id"], kind))
+            messages.append(
+                SimMessage(source, data, attrs, publish_at, MALFORMED, rec["event_id"], kind)
+            )
             continue
         encoding = "JSON" if rng.random() < cfg.json_rate else "BINARY"
         data = encode_json(schema, rec) if encoding == "JSON" else encode_binary(schema, rec)
@@ -375,7 +427,9 @@ def simulate(cfg: SimConfig) -> Simulation:
         messages.append(SimMessage(source, data, attrs, publish_at, VALID, rec["event_id"]))
         if rng.random() < cfg.duplicate_rate:
             again = publish_at + int(rng.uniform(0.0, 1.0) * cfg.day_seconds * 1000)
-            messages.append(SimMessage(source, data, dict(attrs), again, DUPLICATE, rec["event_id"]))
+            messages.append(
+                SimMessage(source, data, dict(attrs), again, DUPLICATE, rec["event_id"])
+            )
     messages.sort(key=lambda m: m.publish_at_ms)
     return Simulation(cfg, start_ms, messages, truth, clean)
 
@@ -385,8 +439,13 @@ def write_message_log(messages: Iterable[SimMessage], path: str | Path) -> int:
     """Write messages as an Avro container file of LoggedMessage records."""
     schema = schemas.load("LoggedMessage").parsed_plain
     rows = (
-        {"source": m.source, "data": m.data, "attributes": m.attributes,
-         "message_id": None, "publish_at": m.publish_at_ms}
+        {
+            "source": m.source,
+            "data": m.data,
+            "attributes": m.attributes,
+            "message_id": None,
+            "publish_at": m.publish_at_ms,
+        }
         for m in messages
     )
     Path(path).parent.mkdir(parents=True, exist_ok=True)

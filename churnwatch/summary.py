@@ -33,7 +33,9 @@ def warehouse_summary(path: str) -> dict[str, Any]:
         wh.close()
 
 
-def render(published: Mapping[str, int], warehouse: Mapping[str, Any], metrics: Mapping[str, int]) -> str:
+def render(
+    published: Mapping[str, int], warehouse: Mapping[str, Any], metrics: Mapping[str, int]
+) -> str:
     lines = ["", "Churnwatch run summary", "======================"]
     lines.append("messages published:")
     for key, value in sorted(published.items()):

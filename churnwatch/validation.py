@@ -69,7 +69,8 @@ def _event_time_check(spec: FieldSpec, future_tolerance_ms: int) -> Check:
         if value is None:
             return None
         if value > now_ms + future_tolerance_ms:
-            return f"{name} is {(value - now_ms) / 1000:.0f}s in the future (tolerance {future_tolerance_ms / 1000:.0f}s)"
+            ahead, tolerance = (value - now_ms) / 1000, future_tolerance_ms / 1000
+            return f"{name} is {ahead:.0f}s in the future (tolerance {tolerance:.0f}s)"
         if value < EARLIEST_PLAUSIBLE_MS:
             return f"{name}={value} is before 2000-01-01: seconds instead of milliseconds?"
         return None

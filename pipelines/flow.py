@@ -53,11 +53,15 @@ class ChurnwatchFlow(beam.PTransform):
         c = self.config
         feedback_messages, customer_messages = messages
         feedback, feedback_dead = feedback_messages | "DecodeFeedback" >> DecodeAndValidate(
-            "feedback", schemas.load(schemas.FEEDBACK_EVENT), c.writer_schemas_dir,
+            "feedback",
+            schemas.load(schemas.FEEDBACK_EVENT),
+            c.writer_schemas_dir,
             c.future_tolerance_seconds,
         )
         customer, customer_dead = customer_messages | "DecodeCustomer" >> DecodeAndValidate(
-            "customer", schemas.load(schemas.CUSTOMER_EVENT), c.writer_schemas_dir,
+            "customer",
+            schemas.load(schemas.CUSTOMER_EVENT),
+            c.writer_schemas_dir,
             c.future_tolerance_seconds,
         )
         feedback = feedback | "DropDuplicateFeedback" >> DropDuplicates(

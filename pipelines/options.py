@@ -8,7 +8,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from churnwatch.warehouse import WarehouseUrl
 
-SUBSCRIPTION_RE = re.compile(r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/subscriptions/[A-Za-z][-\w.~+%]{2,254}$")
+SUBSCRIPTION_RE = re.compile(
+    r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/subscriptions/[A-Za-z][-\w.~+%]{2,254}$"
+)
 TOPIC_RE = re.compile(r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/topics/[A-Za-z][-\w.~+%]{2,254}$")
 
 
@@ -49,32 +51,45 @@ class ChurnwatchOptions(PipelineOptions):
             "emulator), 'native' (ReadFromPubSub, for Dataflow); 'auto' picks by runner.",
         )
         parser.add_argument(
-            "--pull_max_messages", type=int, default=500,
+            "--pull_max_messages",
+            type=int,
+            default=500,
             help="Local read: messages per pull request.",
         )
         parser.add_argument(
-            "--pull_timeout_seconds", type=float, default=1.0,
+            "--pull_timeout_seconds",
+            type=float,
+            default=1.0,
             help="Local read: give up on an empty pull after this long.",
         )
         parser.add_argument(
-            "--watermark_lag_seconds", type=float, default=2.0,
+            "--watermark_lag_seconds",
+            type=float,
+            default=2.0,
             help="Local read: the watermark trails the wall clock by this much "
             "(events later than that are late data).",
         )
         parser.add_argument(
-            "--dedupe_ttl_seconds", type=float, default=3600.0,
+            "--dedupe_ttl_seconds",
+            type=float,
+            default=3600.0,
             help="Event-time span within which a repeated event_id is a duplicate.",
         )
         parser.add_argument(
-            "--dedupe_shards", type=int, default=64,
+            "--dedupe_shards",
+            type=int,
+            default=64,
             help="Dedupe state is kept per shard of the event id, not per id.",
         )
         parser.add_argument(
-            "--future_tolerance_seconds", type=float, default=300.0,
+            "--future_tolerance_seconds",
+            type=float,
+            default=300.0,
             help="Events stamped further ahead of the wall clock are dead-lettered.",
         )
         parser.add_argument(
-            "--writer_schemas_dir", default=None,
+            "--writer_schemas_dir",
+            default=None,
             help="Folder of extra writer schema revisions (*.avsc) producers may use.",
         )
 

@@ -11,6 +11,7 @@ local binding and the run drains itself after ``--idle_stop_seconds`` without in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -93,17 +94,13 @@ def run(argv: Sequence[str] | None = None, run_id: str | None = None):
             request_stop(run_id)
             signal.signal(signal.SIGINT, previous)
 
-        try:
+        with contextlib.suppress(ValueError):  # not the main thread (tests): no handler
             signal.signal(signal.SIGINT, drain)
-        except ValueError:  # not the main thread (tests): no signal handling
-            pass
         try:
             result.wait_until_finish()
         finally:
-            try:
+            with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGINT, previous)
-            except ValueError:
-                pass
             DuckDBWarehouse.close_all()
     return result
 

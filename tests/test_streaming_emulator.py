@@ -28,8 +28,16 @@ def run_pipeline(topics, warehouse_path, *extra: str):
 
 def test_every_message_ends_as_one_row_or_one_dead_letter(topics, tmp_path):
     sim = simulate(
-        SimConfig(customers=60, days=60, seed=11, malformed_rate=0.08, duplicate_rate=0.06,
-                  late_rate=0.02, out_of_order_rate=0.05, json_rate=0.2)
+        SimConfig(
+            customers=60,
+            days=60,
+            seed=11,
+            malformed_rate=0.08,
+            duplicate_rate=0.06,
+            late_rate=0.02,
+            out_of_order_rate=0.05,
+            json_rate=0.2,
+        )
     )
     sent = {
         label: [m for m in sim.messages if m.label == label]
@@ -53,8 +61,13 @@ def test_every_message_ends_as_one_row_or_one_dead_letter(topics, tmp_path):
         stored = {bytes(p) for (p,) in wh.query("SELECT payload FROM dead_letters")}
         assert stored == {m.data for m in sent[MALFORMED]}  # raw bytes, untouched
         valid_ids = {m.event_id for m in sent["valid"]}
-        got_ids = {r[0] for r in wh.query(
-            "SELECT event_id FROM feedback_events UNION ALL SELECT event_id FROM customer_events")}
+        got_ids = {
+            r[0]
+            for r in wh.query(
+                "SELECT event_id FROM feedback_events "
+                "UNION ALL SELECT event_id FROM customer_events"
+            )
+        }
         assert got_ids == valid_ids
     finally:
         wh.close()
@@ -78,3 +91,31 @@ def test_quiet_subscription_does_not_stall_the_busy_one(topics, tmp_path):
     # Not a timing assertion on speed: it proves the idle stop drained (a stalled read
     # would hold each pull ~29 s and take minutes for 300 messages at 10 per pull).
     assert elapsed < 120, f"run took {elapsed:.0f}s: the quiet subscription stalled the read"
+
+
+def test_newer_writer_revision_is_read_by_the_running_pipeline(topics, tmp_path):
+    """A producer upgraded to revision 2 (added optional `language`) keeps flowing."""
+    from google.cloud import pubsub_v1
+
+    from churnwatch.wire import attributes_for, encode_binary
+    from tests.helpers import WRITER_SCHEMAS, feedback, v2_feedback_schema
+
+    v2 = v2_feedback_schema()
+    publisher = pubsub_v1.PublisherClient()
+    records = [{**feedback(f"fe-v2-{i}"), "language": "de"} for i in range(5)]
+    for record in records:
+        publisher.publish(
+            topics["feedback"]["topic"], encode_binary(v2, record), **attributes_for(v2, record)
+        ).result()
+    db = tmp_path / "wh.duckdb"
+    run_pipeline(topics, db, f"--writer_schemas_dir={WRITER_SCHEMAS}")
+    wh = DuckDBWarehouse(db)
+    try:
+        assert wh.count("dead_letters") == 0
+        revisions = wh.query("SELECT DISTINCT schema_revision FROM feedback_events")
+        assert wh.count("feedback_events") == 5
+        from churnwatch.schemas import schema_revision
+
+        assert revisions == [(schema_revision(v2),)]  # the revision is recorded per row
+    finally:
+        wh.close()

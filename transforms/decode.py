@@ -1,9 +1,9 @@
 """DecodeAndValidate: Pub/Sub messages in, valid event rows and dead letters out.
 
-    PubsubMessage ──decode (Avro binary / JSON, writer-schema resolution)──┐
-                  ──semantic rules from the schema annotations────────────┤
-                                                                          ├─> valid rows (dicts, event time = occurred_at)
-                                                                          └─> dead_letters (raw bytes + stage + reason)
+    PubsubMessage ─ decode (Avro binary / JSON, writer-schema resolution) ─┐
+                  ─ semantic rules from the schema annotations ───────────┤
+                    valid rows (dicts, event time = occurred_at) <────────┤
+                    dead_letters (raw bytes + stage + reason) <───────────┘
 
 Every message leaves as exactly one of the two; both counts are Beam metrics.
 """

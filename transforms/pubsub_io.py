@@ -127,7 +127,9 @@ class _LocalPullEvaluator(_te._TransformEvaluator):
     _clients_lock = threading.Lock()
 
     def __init__(self, evaluation_context, applied_ptransform, input_committed_bundle, side_inputs):
-        super().__init__(evaluation_context, applied_ptransform, input_committed_bundle, side_inputs)
+        super().__init__(
+            evaluation_context, applied_ptransform, input_committed_bundle, side_inputs
+        )
         self.read: _LocalPull = applied_ptransform.transform
         self.idle = idle_stop_for(self.read.run_id, self.read.idle_stop_seconds)
 
@@ -171,7 +173,7 @@ class _LocalPullEvaluator(_te._TransformEvaluator):
         self.idle.saw(len(received))
         bundles = []
         if received:
-            output = self._evaluation_context.create_bundle(list(self._outputs)[0])
+            output = self._evaluation_context.create_bundle(next(iter(self._outputs)))
             for r in received:
                 m = r.message
                 message = PubsubMessage(

@@ -7,7 +7,9 @@ import os
 from churnwatch import topology
 from churnwatch.emulator import EMULATOR_ENV, ensure_topics
 
-HELP = "create the Churnwatch topics and subscriptions on the emulator named by PUBSUB_EMULATOR_HOST"
+HELP = (
+    "create the Churnwatch topics and subscriptions on the emulator named by PUBSUB_EMULATOR_HOST"
+)
 
 
 def add_arguments(parser) -> None:
@@ -21,5 +23,9 @@ def run(args) -> int:
         )
     ensure_topics(args.project, topology.layout())
     for source in topology.TOPICS:
-        print(f"{topology.topic(args.project, source)} -> {topology.subscription(args.project, source)}")
+        topic, subscription = (
+            topology.topic(args.project, source),
+            topology.subscription(args.project, source),
+        )
+        print(f"{topic} -> {subscription}")
     return 0

@@ -30,8 +30,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
     parser.add_argument("--customers", type=int, default=400)
     parser.add_argument("--days", type=float, default=150.0, help="simulated days")
-    parser.add_argument("--day-seconds", type=float, default=0.2,
-                        help="seconds of event time per customer day (0.2: 150 days in 30 s)")
+    parser.add_argument(
+        "--day-seconds",
+        type=float,
+        default=0.2,
+        help="seconds of event time per customer day (0.2: 150 days in 30 s)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--idle-stop-seconds", type=float, default=6.0)
 
@@ -44,14 +48,22 @@ def run(args) -> int:
     for stale in (db, db.with_suffix(".duckdb.wal")):
         stale.unlink(missing_ok=True)
     cfg = SimConfig(
-        customers=args.customers, days=args.days, seed=args.seed, day_seconds=args.day_seconds,
+        customers=args.customers,
+        days=args.days,
+        seed=args.seed,
+        day_seconds=args.day_seconds,
         start_ms=now_ms() + 8000,  # leave the pipeline a few seconds to start
-        malformed_rate=0.01, duplicate_rate=0.02, late_rate=0.01, out_of_order_rate=0.02,
+        malformed_rate=0.01,
+        duplicate_rate=0.02,
+        late_rate=0.01,
+        out_of_order_rate=0.02,
     )
     sim = simulate(cfg)
     write_truth(sim.truth, args.out / "ground_truth.jsonl")
-    print(f"simulated {len(sim.truth)} customers over {cfg.days:.0f} days: "
-          f"{len(sim.messages):,} messages, ~{cfg.days * cfg.day_seconds:.0f} s of event time")
+    print(
+        f"simulated {len(sim.truth)} customers over {cfg.days:.0f} days: "
+        f"{len(sim.messages):,} messages, ~{cfg.days * cfg.day_seconds:.0f} s of event time"
+    )
     project = topology.DEFAULT_PROJECT
     with running_emulator() as emulator:
         print(f"Pub/Sub emulator on {emulator.host_port}")
@@ -89,8 +101,18 @@ def run(args) -> int:
     metrics["messages_read"] = messages_read(run_id)
     print(render(published, warehouse, metrics))
     print(f"\npipeline ran {elapsed:.0f} s; warehouse: {db}")
-    print(f"query it:  duckdb {db} \"SELECT kind, count(*) FROM feedback_events GROUP BY 1\"")
-    (args.out / "summary.json").write_text(json.dumps(
-        {"config": dataclasses.asdict(cfg), "published": published, "warehouse": warehouse,
-         "metrics": metrics, "elapsed_s": round(elapsed, 1)}, indent=2, default=str))
+    print(f'query it:  duckdb {db} "SELECT kind, count(*) FROM feedback_events GROUP BY 1"')
+    (args.out / "summary.json").write_text(
+        json.dumps(
+            {
+                "config": dataclasses.asdict(cfg),
+                "published": published,
+                "warehouse": warehouse,
+                "metrics": metrics,
+                "elapsed_s": round(elapsed, 1),
+            },
+            indent=2,
+            default=str,
+        )
+    )
     return 0

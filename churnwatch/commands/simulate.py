@@ -20,25 +20,45 @@ def add_arguments(parser) -> None:
     parser.add_argument("--customers", type=int, default=defaults.customers)
     parser.add_argument("--days", type=float, default=defaults.days, help="simulated days")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--day-seconds", type=float, default=defaults.day_seconds,
-                        help="event-time seconds per simulated day (86400 = real time)")
+    parser.add_argument(
+        "--day-seconds",
+        type=float,
+        default=defaults.day_seconds,
+        help="event-time seconds per simulated day (86400 = real time)",
+    )
     for name in ("malformed_rate", "duplicate_rate", "late_rate", "out_of_order_rate", "json_rate"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float,
-                            default=getattr(defaults, name), help="share of messages, 0..1")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="folder for messages.avro and ground_truth.jsonl")
-    parser.add_argument("--publish", action="store_true",
-                        help="publish to the topics on the emulator in PUBSUB_EMULATOR_HOST")
-    parser.add_argument("--paced", action="store_true",
-                        help="with --publish: publish each message at its event time")
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=float,
+            default=getattr(defaults, name),
+            help="share of messages, 0..1",
+        )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="folder for messages.avro and ground_truth.jsonl"
+    )
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="publish to the topics on the emulator in PUBSUB_EMULATOR_HOST",
+    )
+    parser.add_argument(
+        "--paced",
+        action="store_true",
+        help="with --publish: publish each message at its event time",
+    )
     parser.add_argument("--project", default=topology.DEFAULT_PROJECT)
 
 
 def run(args) -> int:
     cfg = SimConfig(
-        customers=args.customers, days=args.days, seed=args.seed, day_seconds=args.day_seconds,
-        malformed_rate=args.malformed_rate, duplicate_rate=args.duplicate_rate,
-        late_rate=args.late_rate, out_of_order_rate=args.out_of_order_rate,
+        customers=args.customers,
+        days=args.days,
+        seed=args.seed,
+        day_seconds=args.day_seconds,
+        malformed_rate=args.malformed_rate,
+        duplicate_rate=args.duplicate_rate,
+        late_rate=args.late_rate,
+        out_of_order_rate=args.out_of_order_rate,
         json_rate=args.json_rate,
     )
     if not args.out and not args.publish:
@@ -48,8 +68,14 @@ def run(args) -> int:
         written = write_message_log(sim.messages, args.out / "messages.avro")
         write_truth(sim.truth, args.out / "ground_truth.jsonl")
         (args.out / "simulation.json").write_text(
-            json.dumps({"config": dataclasses.asdict(cfg), "start_ms": sim.start_ms,
-                        "counts": sim.counts()}, indent=2)
+            json.dumps(
+                {
+                    "config": dataclasses.asdict(cfg),
+                    "start_ms": sim.start_ms,
+                    "counts": sim.counts(),
+                },
+                indent=2,
+            )
         )
         print(f"wrote {written} messages and {len(sim.truth)} customers to {args.out}")
     if args.publish:

@@ -75,9 +75,7 @@ def version_field(spec: TableSpec) -> str | None:
 
 def ddl(spec: TableSpec) -> str:
     """CREATE TABLE statement for one table, with column comments left to COMMENT ON."""
-    lines = [
-        f"    {c.name} {sql_type(c)}{'' if c.nullable else ' NOT NULL'}" for c in spec.columns
-    ]
+    lines = [f"    {c.name} {sql_type(c)}{'' if c.nullable else ' NOT NULL'}" for c in spec.columns]
     if spec.primary_key:
         lines.append(f"    PRIMARY KEY ({', '.join(spec.primary_key)})")
     body = ",\n".join(lines)
@@ -160,7 +158,9 @@ class DuckDBWarehouse:
                 f"{c} = excluded.{c}" for c in spec.column_names if c not in spec.primary_key
             )
             conflict = f"DO UPDATE SET {updates} WHERE excluded.{version} >= {table_name}.{version}"
-        on_conflict = f"ON CONFLICT ({', '.join(spec.primary_key)}) {conflict}" if spec.primary_key else ""
+        on_conflict = (
+            f"ON CONFLICT ({', '.join(spec.primary_key)}) {conflict}" if spec.primary_key else ""
+        )
         with self._lock:
             self.ensure_tables([table_name])
             self._con.register("_churnwatch_batch", arrow)
@@ -193,8 +193,8 @@ def _last_per_key(spec: TableSpec, rows: list[Mapping[str, Any]]) -> list[Mappin
     chosen: dict[tuple, Mapping[str, Any]] = {}
     for row in rows:
         key = tuple(row.get(k) for k in spec.primary_key)
-        if key not in chosen:
-            chosen[key] = row
-        elif version and (row.get(version) or 0) >= (chosen[key].get(version) or 0):
+        if key not in chosen or (
+            version and (row.get(version) or 0) >= (chosen[key].get(version) or 0)
+        ):
             chosen[key] = row
     return list(chosen.values())

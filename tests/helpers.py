@@ -1,0 +1,73 @@
+"""Small builders shared by tests (records that satisfy the schemas, streaming options)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from apache_beam.io.gcp.pubsub import PubsubMessage
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from churnwatch import schemas
+from churnwatch.clock import now_ms
+from churnwatch.wire import attributes_for, encode_binary, encode_json
+
+FIXTURES = Path(__file__).parent / "fixtures"
+WRITER_SCHEMAS = FIXTURES / "writer_schemas"
+
+
+def feedback(event_id: str = "fe-1", customer_id: str = "C000001", **overrides: Any) -> dict:
+    record = {
+        "event_id": event_id,
+        "customer_id": customer_id,
+        "occurred_at": now_ms() - 60_000,
+        "channel": "SURVEY",
+        "kind": "SURVEY_RESPONSE",
+        "nps_score": 9,
+        "csat_score": 5,
+        "topic": None,
+        "cause": None,
+        "text": None,
+        "segment": "smb",
+        "team": "support_emea",
+    }
+    record.update(overrides)
+    return record
+
+
+def customer(event_id: str = "ce-1", customer_id: str = "C000001", **overrides: Any) -> dict:
+    record = {
+        "event_id": event_id,
+        "customer_id": customer_id,
+        "occurred_at": now_ms() - 60_000,
+        "type": "PURCHASE",
+        "amount": 42.0,
+        "currency": "EUR",
+        "monthly_revenue": None,
+        "reason": None,
+        "segment": "smb",
+    }
+    record.update(overrides)
+    return record
+
+
+def message(
+    record: dict,
+    schema_name: str = schemas.FEEDBACK_EVENT,
+    encoding: str = "BINARY",
+    message_id: str = "m-1",
+) -> PubsubMessage:
+    schema = schemas.load(schema_name)
+    data = encode_json(schema, record) if encoding == "JSON" else encode_binary(schema, record)
+    return PubsubMessage(data, attributes_for(schema, record, encoding), message_id=message_id)
+
+
+def v2_feedback_schema() -> dict:
+    return json.loads((WRITER_SCHEMAS / "feedback_event_v2.avsc").read_text())
+
+
+def streaming_options() -> PipelineOptions:
+    options = PipelineOptions(["--runner=BundleBasedDirectRunner"])
+    options.view_as(StandardOptions).streaming = True
+    return options
