@@ -22,6 +22,14 @@ def to_millis(value: Any) -> int | None:
     return int(value)
 
 
+def _content_id(payload: bytes, attributes: Mapping[str, str]) -> str:
+    """Identity of a message without an id: its bytes and attributes."""
+    digest = hashlib.sha256(payload)
+    for key in sorted(attributes):
+        digest.update(f"\0{key}={attributes[key]}".encode())
+    return digest.hexdigest()[:32]
+
+
 def dead_letter(
     *,
     source: str,
@@ -34,7 +42,7 @@ def dead_letter(
     failed_at_ms: int | None = None,
 ) -> dict[str, Any]:
     """A DeadLetter row; its id is stable across redeliveries of the same message."""
-    identity = message_id or hashlib.sha256(payload).hexdigest()[:32]
+    identity = message_id or _content_id(payload, attributes or {})
     return {
         "dead_letter_id": f"{source}:{stage}:{identity}",
         "source": source,

@@ -443,10 +443,10 @@ def write_message_log(messages: Iterable[SimMessage], path: str | Path) -> int:
             "source": m.source,
             "data": m.data,
             "attributes": m.attributes,
-            "message_id": None,
+            "message_id": f"log-{index}",  # stable per message, like a Pub/Sub message id
             "publish_at": m.publish_at_ms,
         }
-        for m in messages
+        for index, m in enumerate(messages)
     )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as fo:
