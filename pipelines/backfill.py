@@ -19,6 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from churnwatch.warehouse import prepare_warehouse
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 from pipelines.flow import ChurnwatchFlow, FlowConfig
+from pipelines.options import ChurnwatchOptions
 from transforms.file_io import ReadMessageLog
 from transforms.warehouse_io import WriteToWarehouse
 
@@ -30,28 +31,18 @@ SINKS = {
 
 
 class BackfillOptions(PipelineOptions):
+    """Only what a bounded run adds; warehouse, day length and dedupe come from
+    :class:`~pipelines.options.ChurnwatchOptions`, shared with the streaming pipeline."""
+
     @classmethod
     def _add_argparse_args(cls, parser):
-        parser.add_argument("--input", required=True, help="Avro message-log file pattern.")
-        parser.add_argument(
-            "--warehouse",
-            default="duckdb:///churnwatch.duckdb",
-            help="duckdb:///path/file.duckdb or bigquery://project/dataset.",
-        )
-        parser.add_argument("--day_seconds", type=float, default=86400.0)
-        parser.add_argument("--dedupe_ttl_seconds", type=float, default=7 * 86400.0)
-        parser.add_argument("--dedupe_shards", type=int, default=64)
-        parser.add_argument(
-            "--future_tolerance_seconds",
-            type=float,
-            default=300.0,
-            help="Events stamped further ahead of the wall clock are dead-lettered.",
-        )
-        parser.add_argument("--writer_schemas_dir", default=None)
+        # Not `required=True`: every PipelineOptions subclass joins one parser, so a
+        # required flag here would break every other pipeline's option parsing.
+        parser.add_argument("--input", default=None, help="Avro message-log file pattern.")
 
 
-def build_pipeline(p: beam.Pipeline, options: BackfillOptions) -> dict:
-    messages = p | "ReadMessageLog" >> ReadMessageLog(options.input)
+def build_pipeline(p: beam.Pipeline, input_pattern: str, options: ChurnwatchOptions) -> dict:
+    messages = p | "ReadMessageLog" >> ReadMessageLog(input_pattern)
     outputs = messages | "Churnwatch" >> ChurnwatchFlow(FlowConfig.from_options(options))
     for name, table in SINKS.items():
         outputs[name] | f"Write_{table}" >> WriteToWarehouse(options.warehouse, table)
@@ -63,10 +54,12 @@ def run(argv: Sequence[str] | None = None):
     standard = options.view_as(StandardOptions)
     if not standard.runner or standard.runner == "DirectRunner":
         standard.runner = "FnApiRunner"  # batch; the default would first try to download Prism
-    backfill = options.view_as(BackfillOptions)
-    prepare_warehouse(backfill.warehouse)
+    churn = options.view_as(ChurnwatchOptions)
+    if not options.view_as(BackfillOptions).input:
+        raise ValueError("--input is required: an Avro message-log file pattern")
+    prepare_warehouse(churn.warehouse)
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, backfill)
+    build_pipeline(pipeline, options.view_as(BackfillOptions).input, churn)
     result = pipeline.run()
     result.wait_until_finish()
     DuckDBWarehouse.close_all()
