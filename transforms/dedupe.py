@@ -20,7 +20,6 @@ crawl at ~400 events/s.
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 import apache_beam as beam
@@ -30,10 +29,9 @@ from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Timestamp
 
+from transforms.sharding import BatchByShard, shard_of, unbatch
 
-def shard_of(key: str, num_shards: int) -> int:
-    """Stable across processes (``hash()`` is salted per interpreter)."""
-    return zlib.crc32(key.encode()) % num_shards
+__all__ = ["DropDuplicates", "shard_of"]
 
 
 class _DedupeShardFn(beam.DoFn):
@@ -51,28 +49,31 @@ class _DedupeShardFn(beam.DoFn):
 
     def process(
         self,
-        element: tuple[int, dict[str, Any]],
-        timestamp=beam.DoFn.TimestampParam,
+        element: tuple[int, list[tuple[int, dict[str, Any]]]],
         seen_state=beam.DoFn.StateParam(SEEN),
         idle_timer=beam.DoFn.TimerParam(IDLE_PURGE),
     ):
-        _, row = element
-        state = seen_state.read() or [{}, 0, None]
-        seen, clock, timer_ms = state
-        event_id = row[self.id_field]
-        if event_id in seen:
-            self.duplicates.inc()
-            return
-        clock = max(clock, timestamp.micros // 1000)
-        self._purge(seen, clock)
-        seen[event_id] = clock + self.ttl_ms
+        _, batch = element
+        seen, clock, timer_ms = seen_state.read() or [{}, 0, None]
+        id_field, ttl_ms, duplicates = self.id_field, self.ttl_ms, 0
+        for micros, row in batch:
+            event_id = row[id_field]
+            if event_id in seen:
+                duplicates += 1
+                continue
+            if micros // 1000 > clock:
+                clock = micros // 1000
+                self._purge(seen, clock)
+            seen[event_id] = clock + ttl_ms
+            yield unbatch(micros, row)
+        if duplicates:
+            self.duplicates.inc(duplicates)
         # Re-arm the idle timer only when the clock moved half a ttl past it: timer
         # firings are bundles, and each bundle commits every shard's state.
-        if timer_ms is None or clock + self.ttl_ms > timer_ms + self.ttl_ms // 2:
-            timer_ms = clock + self.ttl_ms
+        if timer_ms is None or clock + ttl_ms > timer_ms + ttl_ms // 2:
+            timer_ms = clock + ttl_ms
             idle_timer.set(Timestamp(micros=timer_ms * 1000))
         seen_state.write([seen, clock, timer_ms])
-        yield row
 
     @on_timer(IDLE_PURGE)
     def purge_idle_shard(
@@ -122,12 +123,9 @@ class DropDuplicates(beam.PTransform):
         self.id_field = id_field
 
     def expand(self, rows):
-        num_shards, id_field = self.num_shards, self.id_field
+        id_field = self.id_field
         return (
             rows
-            | "KeyByIdShard"
-            >> beam.Map(lambda row: (shard_of(row[id_field], num_shards), row)).with_output_types(
-                tuple[int, dict[str, Any]]
-            )
+            | "BatchByIdShard" >> BatchByShard(lambda row: row[id_field], self.num_shards)
             | "FirstSeenOnly" >> beam.ParDo(_DedupeShardFn(self.ttl_ms, id_field))
         )
