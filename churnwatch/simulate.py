@@ -78,6 +78,7 @@ class SimConfig:
     out_of_order_rate: float = 0.0
     json_rate: float = 0.1
     spike: bool = True  # inject one ISSUE_SPIKE-worthy burst of reports on SPIKE_TOPIC
+    lookback_days: float = 180.0  # "silent" = no negative feedback this long before churn
 
     def __post_init__(self) -> None:
         if self.customers <= 0 or self.days <= 0 or self.day_seconds <= 0:
@@ -431,7 +432,41 @@ def simulate(cfg: SimConfig) -> Simulation:
                 SimMessage(source, data, dict(attrs), again, DUPLICATE, rec["event_id"])
             )
     messages.sort(key=lambda m: m.publish_at_ms)
+    _truth_from_visible_events(truth, clean, cfg)
     return Simulation(cfg, start_ms, messages, truth, clean)
+
+
+def _truth_from_visible_events(
+    truth: list[Truth], clean: dict[str, list[dict[str, Any]]], cfg: SimConfig
+) -> None:
+    """Churned / silent as the pipeline can know them: from the events that arrive intact.
+
+    A malformed cancellation never reaches the pipeline, and a silent churner who happened
+    to report the spiking checkout bug shortly before leaving did complain: the definition
+    (no complaint, NPS <= 6 or CSAT <= 2 within the lookback) is applied to what was sent.
+    """
+    churn_at: dict[str, int] = {}
+    for rec in clean["customer"]:
+        if rec["type"] in ("CANCELLATION", "ACCOUNT_CLOSED"):
+            cid = rec["customer_id"]
+            churn_at[cid] = min(churn_at.get(cid, rec["occurred_at"]), rec["occurred_at"])
+    negative: dict[str, list[int]] = {}
+    for rec in clean["feedback"]:
+        nps, csat = rec.get("nps_score"), rec.get("csat_score")
+        if (
+            rec["kind"] == "COMPLAINT"
+            or (nps is not None and nps <= 6)
+            or (csat is not None and csat <= 2)
+        ):
+            negative.setdefault(rec["customer_id"], []).append(rec["occurred_at"])
+    lookback_ms = cfg.lookback_days * cfg.day_seconds * 1000
+    for t in truth:
+        at = churn_at.get(t.customer_id)
+        t.churned = at is not None
+        t.churn_at_ms = at
+        t.silent = at is not None and not any(
+            at - lookback_ms <= n <= at for n in negative.get(t.customer_id, [])
+        )
 
 
 # --- files ------------------------------------------------------------------------
