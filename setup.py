@@ -9,7 +9,11 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.11",
     packages=find_packages(include=["churnwatch*", "pipelines*", "transforms*", "schemas*"]),
-    package_data={"schemas": ["*.avsc"], "churnwatch.policy": ["*.yaml"], "churnwatch.model": ["*.json"]},
+    package_data={
+        "schemas": ["*.avsc"],
+        "churnwatch.policy": ["*.yaml"],
+        "churnwatch.model": ["*.json"],
+    },
     include_package_data=True,
     install_requires=[
         "apache-beam[gcp]>=2.77,<3",
