@@ -63,7 +63,7 @@ def test_no_repeat_purchases_has_no_crossing_and_is_alive_by_the_model():
 
 
 def test_transactions_file_agrees_with_the_summary():
-    """CDNOW_sample.txt rebuilt into (x, t_x, T) matches the shipped summary (calibration 39 weeks)."""
+    """CDNOW_sample.txt rebuilt into (x, t_x, T) matches the summary (calibration: 39 weeks)."""
     import datetime as dt
 
     start = dt.date(1997, 1, 1)
@@ -74,7 +74,7 @@ def test_transactions_file_agrees_with_the_summary():
             day = (dt.date(int(date[:4]), int(date[4:6]), int(date[6:])) - start).days
             if day < 273:  # calibration: the first 39 weeks
                 purchases.setdefault(customer, []).append(day)
-    x, t_x, T = summarise_purchases(purchases, observed_until_day=273)
+    x, _t_x, _T = summarise_purchases(purchases, observed_until_day=273)
     sx, _, _ = cdnow_summary()
     assert len(x) == 2357
     assert sorted(x) == sorted(sx)

@@ -80,7 +80,7 @@ def expected_alerts(tracking: TrackingSetup, feedback, customer, end_ms) -> list
 
 
 def test_the_stream_raises_exactly_the_alerts_the_replay_predicts():
-    sim, feedback, customer = scenario()
+    _sim, feedback, customer = scenario()
     tracking = setup()
     rows = sorted(
         [("f", r) for r in feedback] + [("c", r) for r in customer],
@@ -101,7 +101,7 @@ def test_the_stream_raises_exactly_the_alerts_the_replay_predicts():
 
 def test_reordered_and_redelivered_events_raise_the_same_alert_ids():
     """Events arrive up to 3 s (3 days) out of order and 20% of them twice."""
-    sim, feedback, customer = scenario(seed=4)
+    _sim, feedback, customer = scenario(seed=4)
     tracking = setup()
     rng = random.Random(1)
     rows = [("f", r) for r in feedback] + [("c", r) for r in customer]
