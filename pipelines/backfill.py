@@ -27,6 +27,7 @@ SINKS = {
     "feedback_events": "feedback_events",
     "customer_events": "customer_events",
     "dead_letters": "dead_letters",
+    "alerts": "churn_alerts",
 }
 
 
@@ -45,7 +46,8 @@ def build_pipeline(p: beam.Pipeline, input_pattern: str, options: ChurnwatchOpti
     messages = p | "ReadMessageLog" >> ReadMessageLog(input_pattern)
     outputs = messages | "Churnwatch" >> ChurnwatchFlow(FlowConfig.from_options(options))
     for name, table in SINKS.items():
-        outputs[name] | f"Write_{table}" >> WriteToWarehouse(options.warehouse, table)
+        if name in outputs:
+            outputs[name] | f"Write_{table}" >> WriteToWarehouse(options.warehouse, table)
     return outputs
 
 

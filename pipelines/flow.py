@@ -13,6 +13,7 @@ import apache_beam as beam
 from churnwatch import schemas
 from transforms.decode import DecodeAndValidate
 from transforms.dedupe import DropDuplicates
+from transforms.track_customers import TrackCustomers, TrackingSetup
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class FlowConfig:
     future_tolerance_seconds: float = 300.0
     writer_schemas_dir: str | None = None
     day_seconds: float = 86400.0
+    tracking: TrackingSetup | None = None  # None: no churn detection (decode/dedupe only)
 
     def __post_init__(self) -> None:
         if self.dedupe_ttl_seconds <= 0 or self.dedupe_shards <= 0 or self.day_seconds <= 0:
@@ -35,14 +37,16 @@ class FlowConfig:
             future_tolerance_seconds=options.future_tolerance_seconds,
             writer_schemas_dir=options.writer_schemas_dir,
             day_seconds=options.day_seconds,
+            tracking=options.tracking_setup(),
         )
 
 
 class ChurnwatchFlow(beam.PTransform):
     """``(feedback messages, customer messages)`` → dict of output PCollections.
 
-    Outputs: ``feedback_events`` and ``customer_events`` (valid, first occurrence only)
-    and ``dead_letters`` (every rejected message, raw bytes kept).
+    Outputs: ``feedback_events`` and ``customer_events`` (valid, first occurrence only),
+    ``dead_letters`` (every rejected message, raw bytes kept) and, with a tracking setup,
+    ``alerts`` (ChurnAlert rows) and ``churn_outcomes`` (every churn, silent or vocal).
     """
 
     def __init__(self, config: FlowConfig) -> None:
@@ -71,8 +75,13 @@ class ChurnwatchFlow(beam.PTransform):
             c.dedupe_ttl_seconds, c.dedupe_shards
         )
         dead_letters = (feedback_dead, customer_dead) | "AllDeadLetters" >> beam.Flatten()
-        return {
+        outputs = {
             "feedback_events": feedback,
             "customer_events": customer,
             "dead_letters": dead_letters,
         }
+        if c.tracking is not None:
+            tracked = (feedback, customer) | "TrackCustomers" >> TrackCustomers(c.tracking)
+            outputs["alerts"] = tracked["alerts"]
+            outputs["churn_outcomes"] = tracked["outcomes"]
+        return outputs

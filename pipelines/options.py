@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from churnwatch.commands.evaluate import load_params
+from churnwatch.detection import DetectorConfig
+from churnwatch.routing import RoutingPolicy
 from churnwatch.warehouse import WarehouseUrl
+from transforms.track_customers import TrackingSetup
 
 SUBSCRIPTION_RE = re.compile(
     r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/subscriptions/[A-Za-z][-\w.~+%]{2,254}$"
@@ -92,6 +97,46 @@ class ChurnwatchOptions(PipelineOptions):
             default=None,
             help="Folder of extra writer schema revisions (*.avsc) producers may use.",
         )
+        parser.add_argument(
+            "--alerts_topic",
+            default=None,
+            help="Publish churn alerts to this topic (projects/PROJECT/topics/NAME).",
+        )
+        parser.add_argument(
+            "--model_params",
+            default=None,
+            help="BG/NBD parameters JSON from `churnwatch fit` (default: packaged).",
+        )
+        parser.add_argument(
+            "--routing_policy",
+            default=None,
+            help="Routing policy YAML: owners and authority limits (default: packaged).",
+        )
+        defaults = DetectorConfig()
+        parser.add_argument(
+            "--p_alive_threshold",
+            type=float,
+            default=defaults.p_alive_threshold,
+            help="AT_RISK_SILENT when P(alive) falls to this (signals raise it).",
+        )
+        parser.add_argument(
+            "--lookback_days",
+            type=float,
+            default=defaults.lookback_days,
+            help="Negative feedback this recent makes a customer vocal, not silent.",
+        )
+        parser.add_argument(
+            "--cooldown_days",
+            type=float,
+            default=defaults.cooldown_days,
+            help="At most one alert per customer and type within this many days.",
+        )
+        parser.add_argument(
+            "--customer_shards",
+            type=int,
+            default=64,
+            help="Customer state is kept per shard of the customer id.",
+        )
 
     def validate_churnwatch(self) -> None:
         """Fail before the graph is built, saying what to fix."""
@@ -117,8 +162,28 @@ class ChurnwatchOptions(PipelineOptions):
             problems.append("--dedupe_ttl_seconds and --dedupe_shards must be positive")
         if not 1 <= self.pull_max_messages <= 1000:
             problems.append("--pull_max_messages must be within 1..1000 (Pub/Sub's limit)")
+        if self.alerts_topic and not TOPIC_RE.match(self.alerts_topic):
+            problems.append(f"--alerts_topic={self.alerts_topic!r}: expected projects/P/topics/T")
+        if not problems:
+            try:
+                self.tracking_setup()
+            except (ValueError, OSError) as exc:
+                problems.append(str(exc))
         if problems:
             raise ValueError("invalid options:\n  " + "\n  ".join(problems))
+
+    def tracking_setup(self) -> TrackingSetup:
+        """Detector config, model parameters and routing policy, loaded and validated."""
+        config = DetectorConfig(
+            day_seconds=self.day_seconds,
+            lookback_days=self.lookback_days,
+            p_alive_threshold=self.p_alive_threshold,
+            cooldown_days=self.cooldown_days,
+        )
+        params = load_params(Path(self.model_params) if self.model_params else None)
+        return TrackingSetup(
+            config, params, RoutingPolicy.load(self.routing_policy), self.customer_shards
+        )
 
     def read_binding(self) -> str:
         if self.pubsub_read != "auto":

@@ -25,6 +25,7 @@ from churnwatch.warehouse import prepare_warehouse
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 from pipelines.flow import ChurnwatchFlow, FlowConfig
 from pipelines.options import ChurnwatchOptions
+from transforms.alerts_io import PublishAlerts
 from transforms.pubsub_io import ReadMessages, request_stop
 from transforms.warehouse_io import WriteToWarehouse
 
@@ -33,6 +34,7 @@ SINKS = {
     "feedback_events": "feedback_events",
     "customer_events": "customer_events",
     "dead_letters": "dead_letters",
+    "alerts": "churn_alerts",
 }
 
 
@@ -57,7 +59,10 @@ def build_pipeline(p: beam.Pipeline, options: ChurnwatchOptions, run_id: str) ->
     )
     outputs = messages | "Churnwatch" >> ChurnwatchFlow(FlowConfig.from_options(options))
     for name, table in SINKS.items():
-        outputs[name] | f"Write_{table}" >> WriteToWarehouse(options.warehouse, table)
+        if name in outputs:
+            outputs[name] | f"Write_{table}" >> WriteToWarehouse(options.warehouse, table)
+    if options.alerts_topic:
+        outputs["alerts"] | "PublishAlerts" >> PublishAlerts(options.alerts_topic)
     return outputs
 
 

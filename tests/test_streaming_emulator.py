@@ -119,3 +119,55 @@ def test_newer_writer_revision_is_read_by_the_running_pipeline(topics, tmp_path)
         assert revisions == [(schema_revision(v2),)]  # the revision is recorded per row
     finally:
         wh.close()
+
+
+def test_alerts_reach_the_table_and_the_alerts_topic_once(topics, tmp_path):
+    """Silent churners raise exactly one SILENT_CHURN each, in DuckDB and on the topic."""
+    from google.cloud import pubsub_v1
+
+    from churnwatch import schemas
+    from churnwatch.wire import WriterSchemas
+
+    sim = simulate(
+        SimConfig(customers=60, days=120, seed=21, day_seconds=0.5, duplicate_rate=0.1, spike=False)
+    )
+    silent = {t.customer_id for t in sim.truth if t.churned and t.silent}
+    assert len(silent) >= 5, "the scenario needs silent churners"
+    publish_messages(
+        sim.messages, {s: topics[s]["topic"] for s in ("feedback", "customer")}, progress=False
+    )
+    db = tmp_path / "wh.duckdb"
+    run_pipeline(topics, db, "--day_seconds=0.5", f"--alerts_topic={topics['alerts']['topic']}")
+
+    wh = DuckDBWarehouse(db)
+    try:
+        rows = wh.query(
+            "SELECT customer_id, count(*) FROM churn_alerts "
+            "WHERE alert_type = 'SILENT_CHURN' GROUP BY 1"
+        )
+        table_ids = {r[0] for r in wh.query("SELECT alert_id FROM churn_alerts")}
+        owners = {r[0] for r in wh.query("SELECT DISTINCT owner FROM churn_alerts")}
+    finally:
+        wh.close()
+    assert {cid for cid, _ in rows} == silent  # exact, despite 10% redelivered messages
+    assert all(n == 1 for _, n in rows)
+    assert owners and owners <= {"frontline_agent", "account_manager", "account_director"}
+
+    subscriber = pubsub_v1.SubscriberClient()
+    reader = WriterSchemas(schemas.load(schemas.CHURN_ALERT))
+    published: list[str] = []
+    while True:
+        response = subscriber.pull(
+            subscription=topics["alerts"]["subscription"], max_messages=500, timeout=10
+        )
+        if not response.received_messages:
+            break
+        for received in response.received_messages:
+            alert, _ = reader.decode(received.message.data, received.message.attributes)
+            assert received.message.attributes["alert_id"] == alert["alert_id"]
+            published.append(alert["alert_id"])
+        subscriber.acknowledge(
+            subscription=topics["alerts"]["subscription"],
+            ack_ids=[r.ack_id for r in response.received_messages],
+        )
+    assert set(published) == table_ids  # every stored alert was announced, same ids
