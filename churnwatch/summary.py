@@ -33,6 +33,37 @@ def warehouse_summary(path: str) -> dict[str, Any]:
         wh.close()
 
 
+def top_alerts(path: str, limit: int = 10) -> str:
+    """The alerts a support lead would look at first, as a readable table."""
+    wh = DuckDBWarehouse(path)
+    try:
+        rows = wh.query(
+            "SELECT alert_type, severity, customer_id, revenue_at_risk, p_alive, "
+            "days_since_last_activity, owner, authority_limit, reason_codes "
+            "FROM churn_alerts WHERE customer_id IS NOT NULL "
+            "ORDER BY revenue_at_risk DESC, detected_at LIMIT ?",
+            [limit],
+        )
+        by_type = dict(wh.query("SELECT alert_type, count(*) FROM churn_alerts GROUP BY 1"))
+    finally:
+        wh.close()
+    if not rows:
+        return "no churn alerts"
+    head = (
+        f"{'type':15} {'sev':8} {'customer':9} {'at risk/yr':>11} {'P(alive)':>8} "
+        f"{'quiet d':>7}  {'owner (may grant)':28} reasons"
+    )
+    lines = [f"churn alerts: {by_type}", head, "-" * len(head)]
+    for t, sev, cid, revenue, alive, quiet, owner, limit_, reasons in rows:
+        alive_s = "-" if alive is None else f"{alive:.2f}"
+        quiet_s = "-" if quiet is None else f"{quiet:.0f}"
+        lines.append(
+            f"{t:15} {sev:8} {cid:9} {revenue:>11,.0f} {alive_s:>8} {quiet_s:>7}  "
+            f"{owner + f' ({limit_:,.0f})':28} {', '.join(reasons)}"
+        )
+    return "\n".join(lines)
+
+
 def render(
     published: Mapping[str, int], warehouse: Mapping[str, Any], metrics: Mapping[str, int]
 ) -> str:

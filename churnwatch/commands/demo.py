@@ -20,7 +20,7 @@ from churnwatch.clock import now_ms
 from churnwatch.emulator import ensure_topics, running_emulator
 from churnwatch.publish import publish_messages
 from churnwatch.simulate import SimConfig, simulate, write_truth
-from churnwatch.summary import counters, render, warehouse_summary
+from churnwatch.summary import counters, render, top_alerts, warehouse_summary
 from transforms.pubsub_io import messages_read
 
 HELP = "run the pipeline on the Pub/Sub emulator with simulated customers; write DuckDB"
@@ -100,7 +100,13 @@ def run(args) -> int:
     warehouse = warehouse_summary(str(db))
     metrics["messages_read"] = messages_read(run_id)
     print(render(published, warehouse, metrics))
+    print()
+    print(top_alerts(str(db)))
     print(f"\npipeline ran {elapsed:.0f} s; warehouse: {db}")
+    print(
+        f"score the alerts:  .venv/bin/churnwatch evaluate --warehouse duckdb://{db} "
+        f"--truth {args.out / 'ground_truth.jsonl'} --day-seconds {cfg.day_seconds}"
+    )
     print(f'query it:  duckdb {db} "SELECT kind, count(*) FROM feedback_events GROUP BY 1"')
     (args.out / "summary.json").write_text(
         json.dumps(
