@@ -12,6 +12,7 @@ Prints a table; writes benchmarks/results/throughput.json. Never asserted in tes
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import os
@@ -28,10 +29,14 @@ import fastavro
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from churnwatch import schemas
+from churnwatch.commands.evaluate import load_params
+from churnwatch.detection import DetectorConfig
+from churnwatch.routing import RoutingPolicy
 from churnwatch.simulate import SimConfig, simulate, write_message_log
 from pipelines.flow import ChurnwatchFlow, FlowConfig
 from transforms.decode import DecodeAndValidate
 from transforms.file_io import ReadMessageLog
+from transforms.track_customers import TrackingSetup
 from transforms.warehouse_io import WriteToWarehouse
 
 RESULTS = Path(__file__).parent / "results"
@@ -70,6 +75,10 @@ def run_beam(build: Callable[[beam.Pipeline], None]) -> float:
 
 def stages(log: Path, db: Path) -> dict[str, Callable[[beam.Pipeline], None]]:
     config = FlowConfig(dedupe_ttl_seconds=7 * 86400, future_tolerance_seconds=300)
+    tracking = TrackingSetup(
+        DetectorConfig(drain_guard_seconds=None), load_params(None), RoutingPolicy.load()
+    )
+    detect_config = dataclasses.replace(config, tracking=tracking)
     feedback = schemas.load(schemas.FEEDBACK_EVENT)
     customer = schemas.load(schemas.CUSTOMER_EVENT)
 
@@ -91,6 +100,14 @@ def stages(log: Path, db: Path) -> dict[str, Callable[[beam.Pipeline], None]]:
             | (beam.combiners.Count.Globally())
         )
 
+    def with_detection(p):
+        out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(detect_config)
+        (
+            (out["feedback_events"], out["customer_events"], out["alerts"])
+            | beam.Flatten()
+            | (beam.combiners.Count.Globally())
+        )
+
     def to_duckdb(p):
         out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(config)
         for name in ("feedback_events", "customer_events", "dead_letters"):
@@ -100,7 +117,8 @@ def stages(log: Path, db: Path) -> dict[str, Callable[[beam.Pipeline], None]]:
         "read message log": read_only,
         "+ decode + validate": decode_validate,
         "+ dedupe (sharded state)": decode_validate_dedupe,
-        "+ DuckDB sink": to_duckdb,
+        "+ detect (per-customer state, timers)": with_detection,
+        "decode..dedupe + DuckDB sink (no detect)": to_duckdb,
     }
 
 
