@@ -14,6 +14,8 @@ COMMANDS = {
     "simulate": "churnwatch.commands.simulate",
     "emulator": "churnwatch.commands.emulator",
     "bootstrap": "churnwatch.commands.bootstrap",
+    "docs": "churnwatch.commands.docs",
+    "report": "churnwatch.commands.report",
 }
 
 
