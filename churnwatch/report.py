@@ -18,10 +18,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display here; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from churnwatch.warehouse.duckdb_store import DuckDBWarehouse  # noqa: E402
-from churnwatch.warehouse.views import SURVEY_CADENCE_DAYS, create_views  # noqa: E402
+from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+from churnwatch.warehouse.views import SURVEY_CADENCE_DAYS, create_views
 
 TOP_ALERTS = 15
 
