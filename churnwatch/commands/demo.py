@@ -93,4 +93,8 @@ def run(args) -> int:
     (args.out / "summary.json").write_text(json.dumps(
         {"config": dataclasses.asdict(cfg), "published": published, "warehouse": warehouse,
          "metrics": metrics, "elapsed_s": round(elapsed, 1)}, indent=2, default=str))
+    from churnwatch.report import write_report  # matplotlib import is slow
+
+    report = write_report(db, args.out / "report.html").resolve()
+    print(f"report (plots, open alerts, survey cadence): {report}")
     return 0
