@@ -16,6 +16,7 @@ COMMANDS = {
     "bootstrap": "churnwatch.commands.bootstrap",
     "docs": "churnwatch.commands.docs",
     "report": "churnwatch.commands.report",
+    "notify": "churnwatch.commands.notify",
 }
 
 
