@@ -56,7 +56,6 @@ def test_report_has_every_plot_and_renders_in_chromium(sample_db, tmp_path, caps
     assert image.shape[0] == 2400 and image.shape[1] == 1280
     # Not blank: plots and text make the pixels vary well beyond a flat page.
     assert image[..., :3].std() > 0.05
-    shutil.copy(png, "/tmp/churnwatch-report-test.png")  # for a human look after the run
 
 
 def test_report_on_an_empty_warehouse_says_no_data_yet(tmp_path):
