@@ -21,9 +21,10 @@ matplotlib.use("Agg")  # no display here; must precede pyplot
 import matplotlib.pyplot as plt
 
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
-from churnwatch.warehouse.views import SURVEY_CADENCE_DAYS, create_views
+from churnwatch.warehouse.views import SURVEY_CADENCE_DAYS, create_views, nps_trend_sql
 
 TOP_ALERTS = 15
+DAY_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -46,14 +47,24 @@ def _rows(wh: DuckDBWarehouse, sql: str) -> list[tuple]:
     return wh.query(sql)
 
 
-def _nps_csat(wh: DuckDBWarehouse) -> bytes | None:
-    rows = _rows(wh, "SELECT day, nps, csat_mean FROM v_nps_trend")
+def _nps_csat(wh: DuckDBWarehouse, day_seconds: float = DAY_SECONDS) -> bytes | None:
+    if day_seconds == DAY_SECONDS:
+        rows = _rows(wh, "SELECT day, nps, csat_mean FROM v_nps_trend")
+        xlabel = "UTC day"
+    else:  # compressed simulated time (demo): one bucket per simulated day, numbered
+        bucket = f"time_bucket(INTERVAL {int(day_seconds * 1000)} MILLISECONDS, occurred_at)"
+        rows = _rows(wh, f"SELECT day, nps, csat_mean FROM ({nps_trend_sql(bucket)})")
+        if rows:
+            first = rows[0][0]
+            rows = [((r[0] - first).total_seconds() / day_seconds, *r[1:]) for r in rows]
+        xlabel = f"simulated day (1 day = {day_seconds:g} s of event time)"
     if not rows:
         return None
     days = [r[0] for r in rows]
     fig, ax = plt.subplots(figsize=(10, 3.4))
-    ax.plot(days, [r[1] for r in rows], color="#1f77b4", marker=".", label="NPS (daily)")
+    ax.plot(days, [r[1] for r in rows], color="#1f77b4", marker=".", label="NPS")
     ax.set_ylabel("NPS (-100..100)")
+    ax.set_xlabel(xlabel)
     ax.axhline(0, color="#999", linewidth=0.8)
     ax2 = ax.twinx()
     ax2.plot(days, [r[2] for r in rows], color="#ff7f0e", marker=".", label="CSAT mean")
@@ -61,7 +72,8 @@ def _nps_csat(wh: DuckDBWarehouse) -> bytes | None:
     ax2.set_ylim(1, 5)
     lines = ax.get_lines()[:1] + ax2.get_lines()
     ax.legend(lines, [line.get_label() for line in lines], loc="lower left")
-    fig.autofmt_xdate()
+    if day_seconds == DAY_SECONDS:
+        fig.autofmt_xdate()
     return _png(fig)
 
 
@@ -152,14 +164,22 @@ padding:4px 8px;text-align:left}td.num{text-align:right}
 """
 
 
-def build_panels(wh: DuckDBWarehouse) -> list[Panel]:
-    return [Panel(key, title, build(wh)) for key, title, build in PLOTS]
+def build_panels(wh: DuckDBWarehouse, day_seconds: float = DAY_SECONDS) -> list[Panel]:
+    panels = []
+    for key, title, build in PLOTS:
+        png = _nps_csat(wh, day_seconds) if key == "nps_csat" else build(wh)
+        panels.append(Panel(key, title, png))
+    return panels
 
 
-def render_html(wh: DuckDBWarehouse, source: str) -> str:
-    """The whole report as one HTML string (views are created first)."""
+def render_html(wh: DuckDBWarehouse, source: str, day_seconds: float = DAY_SECONDS) -> str:
+    """The whole report as one HTML string (views are created first).
+
+    ``day_seconds`` below 86400 is for simulated, compressed time (the demo): the NPS/CSAT
+    plot then buckets by simulated day instead of UTC day.
+    """
     create_views(wh)
-    panels = build_panels(wh)
+    panels = build_panels(wh, day_seconds)
     as_of = wh.query("SELECT as_of FROM v_as_of")[0][0]
     counts = dict(
         zip(
@@ -185,7 +205,7 @@ def render_html(wh: DuckDBWarehouse, source: str) -> str:
         f"<style>{_CSS}</style></head><body>",
         "<h1>Churnwatch report</h1>",
         f"<p class='sub'>warehouse {esc(source)} &middot; data as of "
-        f"{esc(str(as_of))} UTC &middot; generated "
+        f"{as_of:%Y-%m-%d %H:%M:%S} UTC &middot; generated "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC</p>",
         "<div class='cards'>",
         f"<div class='card'><b>{counts['events']:,}</b>events stored</div>",
@@ -224,10 +244,12 @@ def render_html(wh: DuckDBWarehouse, source: str) -> str:
     return "\n".join(parts)
 
 
-def write_report(warehouse_path: str | Path, out: str | Path) -> Path:
+def write_report(
+    warehouse_path: str | Path, out: str | Path, day_seconds: float = DAY_SECONDS
+) -> Path:
     """Render the report for one DuckDB file and write it; returns the output path."""
     wh = DuckDBWarehouse.shared(warehouse_path)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render_html(wh, str(warehouse_path)))
+    out.write_text(render_html(wh, str(warehouse_path), day_seconds))
     return out

@@ -9,7 +9,7 @@ from test_views_samples import AS_OF, fill_sample
 
 from churnwatch.commands import docs
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
-from churnwatch.warehouse.views import VIEWS, create_views
+from churnwatch.warehouse.views import VIEWS, create_views, nps_trend_sql
 
 
 @pytest.fixture
@@ -96,3 +96,14 @@ def test_committed_data_dictionary_is_up_to_date():
     assert docs.DEFAULT_OUT.read_text() == docs.render(), "run `churnwatch docs`"
     for v in VIEWS:
         assert f"### `{v.name}`" in docs.render()
+
+
+def test_nps_trend_sql_buckets_compressed_time(wh):
+    # The demo report buckets by simulated day; with 12-hour buckets the 06-10 answers at
+    # 09:00-11:00 still share one bucket, and 2025-05-01 00:00 is its own.
+    bucket = "time_bucket(INTERVAL 43200000 MILLISECONDS, occurred_at)"
+    rows = wh.query(f"SELECT day, survey_responses, nps FROM ({nps_trend_sql(bucket)})")
+    assert rows == [
+        (dt.datetime(2025, 5, 1), 1, -100.0),
+        (dt.datetime(2026, 6, 10), 3, 0.0),
+    ]

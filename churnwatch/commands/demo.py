@@ -95,6 +95,6 @@ def run(args) -> int:
          "metrics": metrics, "elapsed_s": round(elapsed, 1)}, indent=2, default=str))
     from churnwatch.report import write_report  # matplotlib import is slow
 
-    report = write_report(db, args.out / "report.html").resolve()
+    report = write_report(db, args.out / "report.html", cfg.day_seconds).resolve()
     print(f"report (plots, open alerts, survey cadence): {report}")
     return 0

@@ -23,6 +23,28 @@ OPEN_DAYS_NON_CUSTOMER = 7
 SURVEY_CADENCE_DAYS = 365
 
 
+def nps_trend_sql(bucket: str) -> str:
+    """NPS/CSAT per time bucket; the view buckets by UTC day, the demo report by sim day."""
+    return f"""
+SELECT
+    {bucket} AS day,
+    count(*) FILTER (WHERE nps_score IS NOT NULL OR csat_score IS NOT NULL) AS survey_responses,
+    count(nps_score) AS nps_answers,
+    count(*) FILTER (WHERE nps_score >= 9) AS promoters,
+    count(*) FILTER (WHERE nps_score BETWEEN 7 AND 8) AS passives,
+    count(*) FILTER (WHERE nps_score <= 6) AS detractors,
+    CASE WHEN count(nps_score) > 0 THEN 100.0 * (
+        count(*) FILTER (WHERE nps_score >= 9) - count(*) FILTER (WHERE nps_score <= 6)
+    ) / count(nps_score) END AS nps,
+    count(csat_score) AS csat_answers,
+    avg(csat_score) AS csat_mean
+FROM feedback_events
+GROUP BY 1
+HAVING count(*) FILTER (WHERE nps_score IS NOT NULL OR csat_score IS NOT NULL) > 0
+ORDER BY 1
+"""
+
+
 @dataclass(frozen=True)
 class View:
     name: str
@@ -69,24 +91,7 @@ SELECT greatest(
             ("csat_answers", "Events with a CSAT score."),
             ("csat_mean", "Mean CSAT answer (1-5); null on a day without CSAT."),
         ),
-        """
-SELECT
-    CAST(date_trunc('day', occurred_at) AS DATE) AS day,
-    count(*) FILTER (WHERE nps_score IS NOT NULL OR csat_score IS NOT NULL) AS survey_responses,
-    count(nps_score) AS nps_answers,
-    count(*) FILTER (WHERE nps_score >= 9) AS promoters,
-    count(*) FILTER (WHERE nps_score BETWEEN 7 AND 8) AS passives,
-    count(*) FILTER (WHERE nps_score <= 6) AS detractors,
-    CASE WHEN count(nps_score) > 0 THEN 100.0 * (
-        count(*) FILTER (WHERE nps_score >= 9) - count(*) FILTER (WHERE nps_score <= 6)
-    ) / count(nps_score) END AS nps,
-    count(csat_score) AS csat_answers,
-    avg(csat_score) AS csat_mean
-FROM feedback_events
-GROUP BY 1
-HAVING count(*) FILTER (WHERE nps_score IS NOT NULL OR csat_score IS NOT NULL) > 0
-ORDER BY 1
-""",
+        nps_trend_sql("CAST(date_trunc('day', occurred_at) AS DATE)"),
     ),
     View(
         "v_silent_churn_share",
