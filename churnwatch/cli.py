@@ -16,6 +16,9 @@ COMMANDS = {
     "bootstrap": "churnwatch.commands.bootstrap",
     "fit": "churnwatch.commands.fit",
     "evaluate": "churnwatch.commands.evaluate",
+    "docs": "churnwatch.commands.docs",
+    "report": "churnwatch.commands.report",
+    "notify": "churnwatch.commands.notify",
 }
 
 

@@ -121,4 +121,8 @@ def run(args) -> int:
             default=str,
         )
     )
+    from churnwatch.report import write_report  # matplotlib import is slow
+
+    report = write_report(db, args.out / "report.html", cfg.day_seconds).resolve()
+    print(f"report (plots, open alerts, survey cadence): {report}")
     return 0

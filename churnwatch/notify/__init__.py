@@ -1,0 +1,1 @@
+"""Alerts out to people: the ``churnwatch notify`` service and its delivery channels."""
