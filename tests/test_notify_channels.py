@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.test_notify_servers import SMTPServer, WebhookReceiver
 
 from churnwatch.notify.channels import (
     PermanentFailure,
@@ -12,6 +11,7 @@ from churnwatch.notify.channels import (
     send_email,
     send_webhook,
 )
+from tests.test_notify_servers import SMTPServer, WebhookReceiver
 
 FAST = RetryPolicy(attempts=3, base_seconds=0.01, max_seconds=5, timeout_seconds=2)
 ENV = "CHURNWATCH_WEBHOOK_TEST"

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 from google.cloud import pubsub_v1
-from tests.test_notify_servers import SMTPServer, WebhookReceiver
 
 from churnwatch import schemas
 from churnwatch.notify.channels import RetryPolicy
 from churnwatch.notify.service import DeliveryLog, Notifier
 from churnwatch.routing import RoutingPolicy
 from churnwatch.wire import attributes_for, encode_binary
+from tests.test_notify_servers import SMTPServer, WebhookReceiver
 
 pytestmark = pytest.mark.emulator
 

@@ -8,11 +8,11 @@ import subprocess
 
 import matplotlib.image as mpimg
 import pytest
-from tests.test_views_samples import fill_sample
 
 from churnwatch.cli import main
 from churnwatch.report import PLOTS
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+from tests.test_views_samples import fill_sample
 
 
 def screenshot(report, png, tmp_path) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from tests.test_views_samples import AS_OF, fill_sample
 
 from churnwatch.commands import docs
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 from churnwatch.warehouse.views import VIEWS, create_views, nps_trend_sql
+from tests.test_views_samples import AS_OF, fill_sample
 
 
 @pytest.fixture
