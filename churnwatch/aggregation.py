@@ -176,14 +176,19 @@ class AggregateConfig:
     sliding_days: float = 7.0
     sliding_period_days: float = 1.0
     allowed_lateness_days: float = 3.0
-    early_firing_seconds: float = 10.0
+    early_firing_seconds: int = 10  # Beam's AfterProcessingTime takes whole seconds
 
     def __post_init__(self) -> None:
         if self.day_seconds <= 0:
             raise ValueError("day_seconds must be positive")
-        for name in ("fixed_days", "sliding_days", "sliding_period_days", "early_firing_seconds"):
+        for name in ("fixed_days", "sliding_days", "sliding_period_days"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if (
+            int(self.early_firing_seconds) != self.early_firing_seconds
+            or self.early_firing_seconds < 1
+        ):
+            raise ValueError("early_firing_seconds must be a whole number of seconds >= 1")
         if self.allowed_lateness_days < 0:
             raise ValueError("allowed_lateness_days must be >= 0")
         if self.sliding_period_days > self.sliding_days:

@@ -167,8 +167,8 @@ class ChurnwatchOptions(PipelineOptions):
         )
         parser.add_argument(
             "--early_firing_seconds",
-            type=float,
-            default=10.0,
+            type=int,
+            default=10,
             help="Early aggregate panes every this many wall-clock seconds while a window "
             "is open (not scaled by --day_seconds).",
         )

@@ -103,6 +103,7 @@ def test_tally_measures_feedback_churn_and_outcomes():
         {"sliding_days": 1, "sliding_period_days": 2},
         {"allowed_lateness_days": -1},
         {"early_firing_seconds": 0},
+        {"early_firing_seconds": 0.5},
     ],
 )
 def test_bad_aggregate_config_fails_fast(kwargs):

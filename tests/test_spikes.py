@@ -15,7 +15,7 @@ from apache_beam.utils.timestamp import MAX_TIMESTAMP
 from churnwatch import spikes
 from churnwatch.routing import RoutingPolicy
 from churnwatch.spikes import FEW, MANY, ONE, SpikeConfig, classify, poisson_tail
-from transforms.customer_revenue import AttachAnnualRevenue
+from transforms.customer_revenue import AttachAnnualRevenue, monthly_revenue_at
 from transforms.spikes import DetectIssueSpikes, is_problem_report
 
 DAY_S = 10.0  # one customer day = 10 s of event time in these tests
@@ -208,4 +208,53 @@ def test_many_customers_on_one_topic_raise_exactly_one_routed_alert():
                 ]
             ),
             label="LevelsOfTheBurstWindow",
+        )
+
+
+# --- revenue lookup ------------------------------------------------------------------
+def test_monthly_revenue_at_picks_the_change_in_effect():
+    changes = [(0, 100.0), (5, 50.0), (8, 0.0)]
+    assert monthly_revenue_at(changes, -1) == 0.0  # before signup: unknown
+    assert monthly_revenue_at(changes, 3) == 100.0
+    assert monthly_revenue_at(changes, 5) == 50.0  # a change applies from its own time
+    assert monthly_revenue_at(changes, 9) == 0.0  # after churning the customer pays nothing
+    assert monthly_revenue_at(changes, 8, last_paying=True) == 50.0  # what churn takes away
+
+
+def test_revenue_is_looked_up_as_of_each_rows_event_time():
+    def cust(i, day, type_, monthly):
+        return {
+            **signup("A", monthly),
+            "event_id": f"ce-{i}",
+            "type": type_,
+            "occurred_at": int(day * DAY_MS),
+        }
+
+    stream = advance_both(TestStream(), 0)
+    # The downgrade (day 5) is read before the signup (day 0); the report (day 3) after
+    # both, the cancellation (day 8, monthly_revenue 0) last.
+    stream = stream.add_elements(
+        stamped([cust(2, 5, "DOWNGRADE", 50.0), cust(1, 0, "SIGNUP", 100.0)]), tag="customer"
+    )
+    stream = advance_both(stream, 1 * DAY_S)
+    stream = stream.add_elements(stamped([report(1, "A", "login", 3)]), tag="feedback")
+    stream = advance_both(stream, 4 * DAY_S)
+    stream = stream.add_elements(stamped([cust(3, 8, "CANCELLATION", 0.0)]), tag="customer")
+    stream = advance_both(stream, MAX_TIMESTAMP)
+    with beam.Pipeline(options=streaming_options()) as p:
+        events = p | "Events" >> stream
+        out = {"feedback": events["feedback"], "customer": events["customer"]} | (
+            AttachAnnualRevenue(is_problem_report, num_shards=2)
+        )
+        # Day 3: 100/month was in effect (the downgrade comes later) -> 1200/year.
+        assert_that(
+            out["reports"] | "R" >> beam.Map(lambda r: r["annual_revenue"]),
+            equal_to([1200.0]),
+            label="ReportRevenue",
+        )
+        # The cancellation itself says 0; the customer was paying 50 -> 600/year lost.
+        assert_that(
+            out["churn"] | "C" >> beam.Map(lambda r: r["annual_revenue"]),
+            equal_to([600.0]),
+            label="ChurnRevenue",
         )

@@ -137,7 +137,7 @@ class ComputeAggregates(beam.PTransform):
         c = self.config
         return {
             "trigger": trigger.AfterWatermark(
-                early=trigger.AfterProcessingTime(c.early_firing_seconds),
+                early=trigger.AfterProcessingTime(int(c.early_firing_seconds)),
                 late=trigger.AfterCount(1),
             ),
             "accumulation_mode": trigger.AccumulationMode.ACCUMULATING,

@@ -13,8 +13,9 @@ Steps::
                  └─> alerts: ChurnAlert rows for MANY, routed by the policy
 
 The baseline is the topic's own trailing, non-overlapping windows (churnwatch/spikes.py).
-Sliding windows overlap, so one burst fills several windows: after an alert, windows
-overlapping the alerted one are the same episode and raise nothing more. A late pane of
+Sliding windows overlap, so one burst fills several windows: an episode is a run of
+MANY windows that overlap or touch each other, and it raises one alert (whichever of its
+windows is classified first; under a drain or a replay that order is arbitrary). A late pane of
 the alerted window is not re-sent either; its id is deterministic from (topic, window),
 so a re-fired timer or a replay gives the same id and the sink keeps one row.
 
@@ -100,7 +101,8 @@ class _WithWindowFn(beam.DoFn):
 
 
 class _ClassifyTopicWindowsFn(beam.DoFn):
-    # {"history": {window_end_ms: distinct customers}, "first_end": ms, "alerted": [(s, e)]}
+    # {"history": {window_end_ms: distinct customers}, "first_end": ms,
+    #  "episode": [(start, end) of recent MANY windows]}
     TOPIC = ReadModifyWriteStateSpec("topic", PickleCoder())
 
     def __init__(self, config: spikes.SpikeConfig, policy: RoutingPolicy) -> None:
@@ -111,7 +113,7 @@ class _ClassifyTopicWindowsFn(beam.DoFn):
         topic, s = element
         cfg = self.config
         period, start, end = cfg.ms(cfg.period_days), s["window_start"], s["window_end"]
-        st = state.read() or {"history": {}, "first_end": end, "alerted": []}
+        st = state.read() or {"history": {}, "first_end": end, "episode": []}
         st["first_end"] = min(st["first_end"], end)
         history = st["history"]
         baseline = spikes.baseline_counts(
@@ -132,14 +134,15 @@ class _ClassifyTopicWindowsFn(beam.DoFn):
                 "p_value": verdict.p_value,
             },
         )
-        same_episode = any(start < a_end and end > a_start for a_start, a_end in st["alerted"])
-        if verdict.level == spikes.MANY and not same_episode:
-            st["alerted"].append((start, end))
-            yield beam.pvalue.TaggedOutput(ALERTS, self._alert(topic, s, verdict))
+        if verdict.level == spikes.MANY:
+            ongoing = any(start <= e and end >= b for b, e in st["episode"])
+            st["episode"].append((start, end))
+            if not ongoing:
+                yield beam.pvalue.TaggedOutput(ALERTS, self._alert(topic, s, verdict))
         # Keep only what a future baseline or episode check can still look at.
         horizon = start - cfg.baseline_windows * period - cfg.ms(cfg.window_days)
         st["history"] = {e: n for e, n in history.items() if e >= horizon}
-        st["alerted"] = [(a, b) for a, b in st["alerted"] if b >= horizon]
+        st["episode"] = sorted({(b, e) for b, e in st["episode"] if e >= horizon})
         state.write(st)
 
     def _alert(self, topic: str, s: dict[str, Any], verdict: spikes.Classification) -> dict:
