@@ -6,13 +6,19 @@ so the same flow runs on Pub/Sub, files, ``Create`` and ``TestStream``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import apache_beam as beam
 
 from churnwatch import schemas
+from churnwatch.aggregation import AggregateConfig
+from churnwatch.routing import RoutingPolicy
+from churnwatch.spikes import SpikeConfig
+from transforms.aggregates import ComputeAggregates
+from transforms.customer_revenue import AttachAnnualRevenue
 from transforms.decode import DecodeAndValidate
 from transforms.dedupe import DropDuplicates
+from transforms.spikes import DetectIssueSpikes, is_problem_report
 from transforms.track_customers import TrackCustomers, TrackingSetup
 
 
@@ -24,10 +30,18 @@ class FlowConfig:
     writer_schemas_dir: str | None = None
     day_seconds: float = 86400.0
     tracking: TrackingSetup | None = None  # None: no churn detection (decode/dedupe only)
+    aggregates: AggregateConfig = field(default_factory=AggregateConfig)
+    spikes: SpikeConfig = field(default_factory=SpikeConfig)
+    spike_policy: RoutingPolicy | None = None  # None: the tracking policy, else the packaged one
 
     def __post_init__(self) -> None:
         if self.dedupe_ttl_seconds <= 0 or self.dedupe_shards <= 0 or self.day_seconds <= 0:
             raise ValueError("dedupe_ttl_seconds, dedupe_shards and day_seconds must be positive")
+        # One length of a day for the whole flow: the window configs follow day_seconds.
+        for name in ("aggregates", "spikes"):
+            object.__setattr__(
+                self, name, replace(getattr(self, name), day_seconds=self.day_seconds)
+            )
 
     @classmethod
     def from_options(cls, options) -> FlowConfig:
@@ -38,6 +52,8 @@ class FlowConfig:
             writer_schemas_dir=options.writer_schemas_dir,
             day_seconds=options.day_seconds,
             tracking=options.tracking_setup(),
+            aggregates=options.aggregate_config(),
+            spikes=options.spike_config(),
         )
 
 
@@ -46,7 +62,9 @@ class ChurnwatchFlow(beam.PTransform):
 
     Outputs: ``feedback_events`` and ``customer_events`` (valid, first occurrence only),
     ``dead_letters`` (every rejected message, raw bytes kept) and, with a tracking setup,
-    ``alerts`` (ChurnAlert rows) and ``churn_outcomes`` (every churn, silent or vocal).
+    ``alerts`` (ChurnAlert rows) and ``churn_outcomes`` (every churn, silent or vocal);
+    always ``aggregates`` (FeedbackAggregate rows, one per window key and pane) and
+    ``spike_alerts`` (ISSUE_SPIKE ChurnAlert rows).
     """
 
     def __init__(self, config: FlowConfig) -> None:
@@ -84,4 +102,20 @@ class ChurnwatchFlow(beam.PTransform):
             tracked = (feedback, customer) | "TrackCustomers" >> TrackCustomers(c.tracking)
             outputs["alerts"] = tracked["alerts"]
             outputs["churn_outcomes"] = tracked["outcomes"]
+        revenue = {"feedback": feedback, "customer": customer} | "AttachAnnualRevenue" >> (
+            AttachAnnualRevenue(is_problem_report, c.dedupe_shards)
+        )
+        aggregate_inputs = {
+            "feedback": feedback,
+            "customer": customer,
+            "churn_revenue": revenue["churn"],
+        }
+        if "churn_outcomes" in outputs:  # silent / vocal churn counts need the detector
+            aggregate_inputs["outcomes"] = outputs["churn_outcomes"]
+        outputs["aggregates"] = aggregate_inputs | "ComputeAggregates" >> ComputeAggregates(
+            c.aggregates
+        )
+        policy = c.spike_policy or (c.tracking.policy if c.tracking else RoutingPolicy.load())
+        spikes = revenue["reports"] | "DetectIssueSpikes" >> DetectIssueSpikes(c.spikes, policy)
+        outputs["spike_alerts"] = spikes["alerts"]
         return outputs

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from churnwatch.aggregation import AggregateConfig
 from churnwatch.commands.evaluate import load_params
 from churnwatch.detection import DetectorConfig
 from churnwatch.routing import RoutingPolicy
+from churnwatch.spikes import SpikeConfig
 from churnwatch.warehouse import WarehouseUrl
 from transforms.track_customers import TrackingSetup
 
@@ -137,6 +139,75 @@ class ChurnwatchOptions(PipelineOptions):
             default=64,
             help="Customer state is kept per shard of the customer id.",
         )
+        # Aggregates and issue spikes: lengths in customer days (x --day_seconds).
+        parser.add_argument(
+            "--aggregate_fixed_days",
+            type=float,
+            default=1.0,
+            help="Fixed aggregate windows, in days (1 = a daily row).",
+        )
+        parser.add_argument(
+            "--aggregate_sliding_days",
+            type=float,
+            default=7.0,
+            help="Sliding aggregate windows, in days (7 = 'last 7 days').",
+        )
+        parser.add_argument(
+            "--aggregate_sliding_period_days",
+            type=float,
+            default=1.0,
+            help="A new sliding aggregate window starts every this many days.",
+        )
+        parser.add_argument(
+            "--allowed_lateness_days",
+            type=float,
+            default=3.0,
+            help="Events up to this many days behind the watermark still update their "
+            "window (a late pane upserts the aggregate row); later ones miss it.",
+        )
+        parser.add_argument(
+            "--early_firing_seconds",
+            type=int,
+            default=10,
+            help="Early aggregate panes every this many wall-clock seconds while a window "
+            "is open (not scaled by --day_seconds).",
+        )
+        parser.add_argument(
+            "--spike_window_days",
+            type=float,
+            default=2.0,
+            help="Issue spikes: distinct customers per topic over this many days...",
+        )
+        parser.add_argument(
+            "--spike_period_days",
+            type=float,
+            default=1.0,
+            help="...in sliding windows starting every this many days.",
+        )
+        parser.add_argument(
+            "--spike_baseline_windows",
+            type=int,
+            default=14,
+            help="Trailing windows of the topic's own history that form its baseline.",
+        )
+        parser.add_argument(
+            "--spike_baseline_floor",
+            type=float,
+            default=1.0,
+            help="Minimum expected customers per window (quiet or new topics).",
+        )
+        parser.add_argument(
+            "--spike_min_customers",
+            type=int,
+            default=5,
+            help="'Many' needs at least this many distinct customers...",
+        )
+        parser.add_argument(
+            "--spike_p_value",
+            type=float,
+            default=0.001,
+            help="...and a Poisson tail probability at most this under the baseline.",
+        )
 
     def validate_churnwatch(self) -> None:
         """Fail before the graph is built, saying what to fix."""
@@ -169,6 +240,11 @@ class ChurnwatchOptions(PipelineOptions):
                 self.tracking_setup()
             except (ValueError, OSError) as exc:
                 problems.append(str(exc))
+            for build in (self.aggregate_config, self.spike_config):
+                try:
+                    build()
+                except ValueError as exc:
+                    problems.append(f"aggregate / spike options: {exc}")
         if problems:
             raise ValueError("invalid options:\n  " + "\n  ".join(problems))
 
@@ -183,6 +259,30 @@ class ChurnwatchOptions(PipelineOptions):
         params = load_params(Path(self.model_params) if self.model_params else None)
         return TrackingSetup(
             config, params, RoutingPolicy.load(self.routing_policy), self.customer_shards
+        )
+
+    def aggregate_config(self) -> AggregateConfig:
+        return AggregateConfig(
+            day_seconds=self.day_seconds,
+            fixed_days=self.aggregate_fixed_days,
+            sliding_days=self.aggregate_sliding_days,
+            sliding_period_days=self.aggregate_sliding_period_days,
+            allowed_lateness_days=self.allowed_lateness_days,
+            early_firing_seconds=self.early_firing_seconds,
+        )
+
+    def spike_config(self) -> SpikeConfig:
+        return SpikeConfig(
+            day_seconds=self.day_seconds,
+            window_days=self.spike_window_days,
+            period_days=self.spike_period_days,
+            allowed_lateness_days=self.allowed_lateness_days,
+            baseline_windows=self.spike_baseline_windows,
+            min_baseline_windows=min(3, self.spike_baseline_windows),
+            baseline_floor=self.spike_baseline_floor,
+            many_min_customers=self.spike_min_customers,
+            many_p_value=self.spike_p_value,
+            critical_customers=max(20, self.spike_min_customers),
         )
 
     def read_binding(self) -> str:

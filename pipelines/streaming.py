@@ -35,6 +35,8 @@ SINKS = {
     "customer_events": "customer_events",
     "dead_letters": "dead_letters",
     "alerts": "churn_alerts",
+    "aggregates": "feedback_aggregates",
+    "spike_alerts": "churn_alerts",
 }
 
 
@@ -60,7 +62,7 @@ def build_pipeline(p: beam.Pipeline, options: ChurnwatchOptions, run_id: str) ->
     outputs = messages | "Churnwatch" >> ChurnwatchFlow(FlowConfig.from_options(options))
     for name, table in SINKS.items():
         if name in outputs:
-            outputs[name] | f"Write_{table}" >> WriteToWarehouse(options.warehouse, table)
+            outputs[name] | f"Write_{name}" >> WriteToWarehouse(options.warehouse, table)
     if options.alerts_topic:
         outputs["alerts"] | "PublishAlerts" >> PublishAlerts(options.alerts_topic)
     return outputs

@@ -1,0 +1,188 @@
+"""ComputeAggregates: feedback and churn counts per event-time window and dimension.
+
+Inputs (a dict of PCollections; element timestamps must be the rows' ``occurred_at``):
+
+* ``feedback``: FeedbackEvent rows (required);
+* ``customer``: CustomerEvent rows (required); CANCELLATION / ACCOUNT_CLOSED count as churned;
+* ``churn_revenue`` (optional): churn events with ``annual_revenue`` attached
+  (transforms/customer_revenue.py) -> ``revenue_lost``;
+* ``outcomes`` (optional): churn outcomes from the per-customer detector, one dict per
+  churned customer ``{customer_id, occurred_at (ms), silent: bool, revenue_lost: float,
+  segment, team?}``. They are the only source of ``silent_churned`` / ``vocal_churned``
+  (the classification needs a 180-day lookback that a window cannot see); without them
+  both stay 0. An outcome also counts its customer as churned and its ``revenue_lost``
+  (the larger of the two sources per customer) into ``revenue_lost``. Outcomes are
+  re-stamped to their ``occurred_at``: the detector emits them stamped with the start of
+  its shard batch (transforms/sharding.py), which can be earlier.
+
+Output: FeedbackAggregate row dicts (schemas/feedback_aggregate.avsc), one per
+(window kind, window, dimension, value) **per pane**. Panes accumulate, so every pane is
+the full row so far, and the warehouse keeps one row per window key (upsert, the highest
+``pane_index`` wins)::
+
+    event time ──[ window ]──────────── watermark passes end ────── + allowed lateness ──>
+    panes:       EARLY EARLY ...        ON_TIME                  LATE  LATE ...  (dropped after)
+                 (every early_firing_seconds of wall clock while events arrive)
+                                        (one per late event, updating the same row)
+
+Events later than the allowed lateness are still stored as rows (feedback_events,
+customer_events); they only miss the aggregate of a window that is closed for good.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.transforms import trigger, window
+from apache_beam.utils.timestamp import Duration
+from apache_beam.utils.windowed_value import PaneInfoTiming
+
+from churnwatch.aggregation import (
+    CUSTOMER_DIMENSIONS,
+    FEEDBACK_DIMENSIONS,
+    AggregateConfig,
+    Tally,
+    dimension_keys,
+)
+from churnwatch.clock import now_ms
+
+FEEDBACK, CUSTOMER, CHURN_REVENUE, OUTCOME = "f", "c", "r", "o"
+_ADD = {
+    FEEDBACK: Tally.add_feedback,
+    CUSTOMER: Tally.add_customer,
+    CHURN_REVENUE: Tally.add_churn_revenue,
+    OUTCOME: Tally.add_outcome,
+}
+# Only what the tally reads travels through the shuffle.
+_KEEP = {
+    FEEDBACK: ("kind", "nps_score", "csat_score"),
+    CUSTOMER: ("customer_id", "type"),
+    CHURN_REVENUE: ("customer_id", "annual_revenue"),
+    OUTCOME: ("customer_id", "silent", "revenue_lost"),
+}
+
+
+def contributions(source: str, row: dict[str, Any]) -> list[tuple[tuple[str, str], tuple]]:
+    """``[((dimension, value), (source, slim row)), ...]``: one per dimension of the row."""
+    if source == FEEDBACK:
+        dims = FEEDBACK_DIMENSIONS
+    elif source == OUTCOME and row.get("team"):
+        dims = (*CUSTOMER_DIMENSIONS, "team")
+    else:
+        dims = CUSTOMER_DIMENSIONS
+    slim = {k: row.get(k) for k in _KEEP[source]}
+    return [(key, (source, slim)) for key in dimension_keys(row, dims)]
+
+
+class TallyFn(beam.CombineFn):
+    """Combines contributions into the measures of one aggregate row."""
+
+    def create_accumulator(self) -> Tally:
+        return Tally()
+
+    def add_input(self, tally: Tally, item: tuple[str, dict[str, Any]]) -> Tally:
+        source, row = item
+        return _ADD[source](tally, row)
+
+    def merge_accumulators(self, tallies) -> Tally:
+        tallies = iter(tallies)
+        merged = next(tallies, None) or Tally()
+        for other in tallies:
+            merged.merge(other)
+        return merged
+
+    def extract_output(self, tally: Tally) -> dict[str, Any]:
+        return tally.measures()
+
+
+class _ToAggregateRowFn(beam.DoFn):
+    """Window bounds and pane from Beam, measures from the combiner: one warehouse row."""
+
+    def __init__(self, window_kind: str) -> None:
+        self.window_kind = window_kind
+
+    def process(
+        self,
+        element: tuple[tuple[str, str], dict[str, Any]],
+        win=beam.DoFn.WindowParam,
+        pane=beam.DoFn.PaneInfoParam,
+    ):
+        (dimension, value), measures = element
+        yield {
+            "window_kind": self.window_kind,
+            "window_start": win.start.micros // 1000,
+            "window_end": win.end.micros // 1000,
+            "dimension": dimension,
+            "dimension_value": value,
+            **measures,
+            "pane_index": pane.index,
+            "pane_timing": PaneInfoTiming.to_string(pane.timing),
+            "updated_at": now_ms(),
+        }
+
+
+class ComputeAggregates(beam.PTransform):
+    """``{"feedback", "customer"[, "churn_revenue"][, "outcomes"]}`` → FeedbackAggregate rows.
+
+    FIXED windows of ``fixed_days`` and SLIDING windows of ``sliding_days`` every
+    ``sliding_period_days``; both with early, on-time and late panes (see module doc).
+    """
+
+    def __init__(self, config: AggregateConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def _trigger_args(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "trigger": trigger.AfterWatermark(
+                early=trigger.AfterProcessingTime(int(c.early_firing_seconds)),
+                late=trigger.AfterCount(1),
+            ),
+            "accumulation_mode": trigger.AccumulationMode.ACCUMULATING,
+            "allowed_lateness": Duration(seconds=c.seconds(c.allowed_lateness_days)),
+        }
+
+    def expand(self, inputs: dict):
+        c = self.config
+        sources = {
+            "feedback": FEEDBACK,
+            "customer": CUSTOMER,
+            "churn_revenue": CHURN_REVENUE,
+            "outcomes": OUTCOME,
+        }
+        unknown = set(inputs) - set(sources)
+        if unknown or not {"feedback", "customer"} <= set(inputs):
+            raise ValueError(f"inputs must hold feedback and customer (got {sorted(inputs)})")
+        given = {name: pc for name, pc in inputs.items() if pc is not None}
+        if "outcomes" in given:
+            given["outcomes"] = given["outcomes"] | "StampOutcomes" >> beam.Map(
+                lambda row: window.TimestampedValue(row, row["occurred_at"] / 1000)
+            )
+        parts = [
+            pc
+            | f"Contributions_{name}"
+            >> beam.FlatMap(lambda row, s=sources[name]: contributions(s, row))
+            for name, pc in given.items()
+        ]
+        keyed = parts | "AllContributions" >> beam.Flatten()
+        windowings = {
+            "FIXED": window.FixedWindows(c.seconds(c.fixed_days)),
+            "SLIDING": window.SlidingWindows(
+                c.seconds(c.sliding_days), c.seconds(c.sliding_period_days)
+            ),
+        }
+        rows = []
+        for kind, windowfn in windowings.items():
+            label = kind.capitalize()
+            rows.append(
+                keyed
+                | f"Window{label}" >> beam.WindowInto(windowfn, **self._trigger_args())
+                | f"Tally{label}" >> beam.CombinePerKey(TallyFn())
+                | f"Row{label}" >> beam.ParDo(_ToAggregateRowFn(kind))
+                # Rows carry their window in their columns; the sink needs no windowing,
+                # and Flatten needs both kinds in one windowing.
+                | f"Unwindow{label}" >> beam.WindowInto(window.GlobalWindows())
+            )
+        return rows | "AllAggregates" >> beam.Flatten()

@@ -1,0 +1,215 @@
+"""DetectIssueSpikes: many distinct customers reporting one topic -> an ISSUE_SPIKE alert.
+
+Input: problem reports (feedback rows with a ``topic``, see :func:`is_problem_report`),
+ideally with ``annual_revenue`` attached (transforms/customer_revenue.py); element
+timestamps are ``occurred_at``.
+
+Steps::
+
+    reports ─ key by topic ─ sliding windows (window_days every period_days, late panes)
+            ─ distinct customers per topic & window (CombineFn)
+            ─ global window ─ ClassifyTopicWindows (state per topic: history of counts)
+                 ├─> levels: every (topic, window) as ONE / FEW / MANY
+                 └─> alerts: ChurnAlert rows for MANY, routed by the policy
+
+The baseline is the topic's own trailing, non-overlapping windows (churnwatch/spikes.py).
+Sliding windows overlap, so one burst fills several windows: an episode is a run of
+MANY windows that overlap or touch each other, and it raises one alert (whichever of its
+windows is classified first; under a drain or a replay that order is arbitrary). A late pane of
+the alerted window is not re-sent either; its id is deterministic from (topic, window),
+so a re-fired timer or a replay gives the same id and the sink keeps one row.
+
+State is per topic (topics are few: a product's issue keys, not customers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.coders import PickleCoder
+from apache_beam.transforms import trigger, window
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
+from apache_beam.utils.timestamp import Duration
+
+from churnwatch import spikes
+from churnwatch.clock import now_ms
+from churnwatch.routing import RoutingPolicy
+
+LEVELS, ALERTS = "levels", "alerts"
+
+
+def is_problem_report(row: dict[str, Any]) -> bool:
+    """A complaint about a named topic: the unit of problem analysis."""
+    return row.get("kind") == "COMPLAINT" and bool(row.get("topic"))
+
+
+def _topic_key(row: dict[str, Any]) -> tuple[str, tuple[str, str, float]]:
+    revenue = float(row.get("annual_revenue") or 0.0)
+    return row["topic"], (row["customer_id"], row["event_id"], revenue)
+
+
+class DistinctReportersFn(beam.CombineFn):
+    """``(customer_id, event_id, annual_revenue)`` → distinct customers, their revenue, examples.
+
+    Accumulator: ``{customer_id: (annual_revenue, smallest event_id)}``; one entry per
+    reporting customer, so a customer who reports ten times counts once.
+    """
+
+    def __init__(self, example_ids: int) -> None:
+        self.example_ids = example_ids
+
+    def create_accumulator(self) -> dict[str, tuple[float, str]]:
+        return {}
+
+    def add_input(self, acc, item):
+        customer, event_id, revenue = item
+        old = acc.get(customer)
+        acc[customer] = (
+            max(revenue, old[0]) if old else revenue,
+            min(event_id, old[1]) if old else event_id,
+        )
+        return acc
+
+    def merge_accumulators(self, accs):
+        accs = iter(accs)
+        merged = next(accs, None) or {}
+        for acc in accs:
+            for customer, (revenue, event_id) in acc.items():
+                self.add_input(merged, (customer, event_id, revenue))
+        return merged
+
+    def extract_output(self, acc) -> dict[str, Any]:
+        return {
+            "affected_customers": len(acc),
+            "revenue": round(sum(r for r, _ in acc.values()), 2),
+            "example_event_ids": sorted(e for _, e in acc.values())[: self.example_ids],
+        }
+
+
+class _WithWindowFn(beam.DoFn):
+    def process(self, element, win=beam.DoFn.WindowParam):
+        topic, summary = element
+        yield (
+            topic,
+            {
+                **summary,
+                "window_start": win.start.micros // 1000,
+                "window_end": win.end.micros // 1000,
+            },
+        )
+
+
+class _ClassifyTopicWindowsFn(beam.DoFn):
+    # {"history": {window_end_ms: distinct customers}, "first_end": ms,
+    #  "episode": [(start, end) of recent MANY windows]}
+    TOPIC = ReadModifyWriteStateSpec("topic", PickleCoder())
+
+    def __init__(self, config: spikes.SpikeConfig, policy: RoutingPolicy) -> None:
+        self.config = config
+        self.policy = policy
+
+    def process(self, element, state=beam.DoFn.StateParam(TOPIC)):
+        topic, s = element
+        cfg = self.config
+        period, start, end = cfg.ms(cfg.period_days), s["window_start"], s["window_end"]
+        st = state.read() or {"history": {}, "first_end": end, "episode": []}
+        st["first_end"] = min(st["first_end"], end)
+        history = st["history"]
+        baseline = spikes.baseline_counts(
+            history, start, period, cfg.baseline_windows, st["first_end"]
+        )
+        history[end] = max(history.get(end, 0), s["affected_customers"])
+        verdict = spikes.classify(s["affected_customers"], baseline, cfg)
+        yield beam.pvalue.TaggedOutput(
+            LEVELS,
+            {
+                "topic": topic,
+                "window_start": start,
+                "window_end": end,
+                "level": verdict.level,
+                "affected_customers": verdict.count,
+                "baseline_mean": verdict.baseline_mean,
+                "expected": verdict.expected,
+                "p_value": verdict.p_value,
+            },
+        )
+        if verdict.level == spikes.MANY:
+            ongoing = any(start <= e and end >= b for b, e in st["episode"])
+            st["episode"].append((start, end))
+            if not ongoing:
+                yield beam.pvalue.TaggedOutput(ALERTS, self._alert(topic, s, verdict))
+        # Keep only what a future baseline or episode check can still look at.
+        horizon = start - cfg.baseline_windows * period - cfg.ms(cfg.window_days)
+        st["history"] = {e: n for e, n in history.items() if e >= horizon}
+        st["episode"] = sorted({(b, e) for b, e in st["episode"] if e >= horizon})
+        state.write(st)
+
+    def _alert(self, topic: str, s: dict[str, Any], verdict: spikes.Classification) -> dict:
+        severity = spikes.severity(verdict.count, self.config)
+        route = self.policy.route("ISSUE_SPIKE", severity, s["revenue"])
+        baseline = "none" if verdict.baseline_mean is None else f"{verdict.baseline_mean:.2f}"
+        return {
+            "alert_id": spikes.spike_alert_id(topic, s["window_start"], s["window_end"]),
+            "alert_type": "ISSUE_SPIKE",
+            "severity": severity,
+            "customer_id": None,
+            "topic": topic,
+            "detected_at": s["window_end"],
+            "processed_at": now_ms(),
+            "p_alive": None,
+            "expected_purchases": None,
+            "days_since_last_activity": None,
+            "typical_gap_days": None,
+            "revenue_at_risk": s["revenue"],
+            "reason_codes": [
+                "many_customers_report_same_topic",
+                f"distinct_customers={verdict.count}",
+                f"baseline_mean={baseline}",
+                f"poisson_p={verdict.p_value:.2g}",
+            ],
+            "last_feedback_kind": None,
+            "last_nps": None,
+            "affected_customers": verdict.count,
+            "example_event_ids": s["example_event_ids"],
+            "owner": route.owner,
+            "authority_limit": route.authority_limit,
+            "model_version": spikes.MODEL_VERSION,
+        }
+
+
+class DetectIssueSpikes(beam.PTransform):
+    """Problem reports → ``{"alerts": ChurnAlert rows, "levels": per topic-window verdicts}``."""
+
+    def __init__(self, config: spikes.SpikeConfig, policy: RoutingPolicy) -> None:
+        super().__init__()
+        self.config = config
+        self.policy = policy
+
+    def expand(self, reports):
+        c = self.config
+        seconds = c.day_seconds
+        out = (
+            reports
+            | "OnlyProblemReports" >> beam.Filter(is_problem_report)
+            | "KeyByTopic"
+            >> beam.Map(
+                lambda r: (
+                    r["topic"],
+                    (r["customer_id"], r["event_id"], float(r.get("annual_revenue") or 0.0)),
+                )
+            )
+            | "SpikeWindows"
+            >> beam.WindowInto(
+                window.SlidingWindows(c.window_days * seconds, c.period_days * seconds),
+                trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+                accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
+                allowed_lateness=Duration(seconds=c.allowed_lateness_days * seconds),
+            )
+            | "DistinctReporters" >> beam.CombinePerKey(DistinctReportersFn(c.example_ids))
+            | "AttachWindow" >> beam.ParDo(_WithWindowFn())
+            | "TopicHistory" >> beam.WindowInto(window.GlobalWindows())
+            | "ClassifyTopicWindows"
+            >> beam.ParDo(_ClassifyTopicWindowsFn(c, self.policy)).with_outputs(LEVELS, ALERTS)
+        )
+        return {ALERTS: out[ALERTS], LEVELS: out[LEVELS]}
