@@ -176,7 +176,7 @@ class AggregateConfig:
     sliding_days: float = 7.0
     sliding_period_days: float = 1.0
     allowed_lateness_days: float = 3.0
-    early_firing_seconds: int = 10  # Beam's AfterProcessingTime takes whole seconds
+    early_firing_seconds: int | None = 10  # whole seconds; None: no early panes (batch)
 
     def __post_init__(self) -> None:
         if self.day_seconds <= 0:
@@ -184,7 +184,7 @@ class AggregateConfig:
         for name in ("fixed_days", "sliding_days", "sliding_period_days"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if (
+        if self.early_firing_seconds is not None and (
             int(self.early_firing_seconds) != self.early_firing_seconds
             or self.early_firing_seconds < 1
         ):

@@ -9,6 +9,7 @@ model is fit on. Writes are idempotent, so a backfill over rows already present 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -20,15 +21,9 @@ from churnwatch.warehouse import prepare_warehouse
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 from pipelines.flow import ChurnwatchFlow, FlowConfig
 from pipelines.options import ChurnwatchOptions
+from pipelines.streaming import SINKS  # the same tables as the stream
 from transforms.file_io import ReadMessageLog
 from transforms.warehouse_io import WriteToWarehouse
-
-SINKS = {
-    "feedback_events": "feedback_events",
-    "customer_events": "customer_events",
-    "dead_letters": "dead_letters",
-    "alerts": "churn_alerts",
-}
 
 
 class BackfillOptions(PipelineOptions):
@@ -44,10 +39,15 @@ class BackfillOptions(PipelineOptions):
 
 def build_pipeline(p: beam.Pipeline, input_pattern: str, options: ChurnwatchOptions) -> dict:
     messages = p | "ReadMessageLog" >> ReadMessageLog(input_pattern)
-    outputs = messages | "Churnwatch" >> ChurnwatchFlow(FlowConfig.from_options(options))
+    config = FlowConfig.from_options(options)
+    # Bounded input has no processing-time clock: windows fire on the watermark only.
+    config = dataclasses.replace(
+        config, aggregates=dataclasses.replace(config.aggregates, early_firing_seconds=None)
+    )
+    outputs = messages | "Churnwatch" >> ChurnwatchFlow(config)
     for name, table in SINKS.items():
         if name in outputs:
-            outputs[name] | f"Write_{table}" >> WriteToWarehouse(options.warehouse, table)
+            outputs[name] | f"Write_{name}" >> WriteToWarehouse(options.warehouse, table)
     return outputs
 
 

@@ -137,7 +137,9 @@ class ComputeAggregates(beam.PTransform):
         c = self.config
         return {
             "trigger": trigger.AfterWatermark(
-                early=trigger.AfterProcessingTime(int(c.early_firing_seconds)),
+                early=None
+                if c.early_firing_seconds is None
+                else trigger.AfterProcessingTime(int(c.early_firing_seconds)),
                 late=trigger.AfterCount(1),
             ),
             "accumulation_mode": trigger.AccumulationMode.ACCUMULATING,
