@@ -77,7 +77,7 @@ def messages_read(run_id: str) -> int:
 
 
 def request_stop(run_id: str) -> None:
-    """Ask every local read of ``run_id`` to finish (drain) at its next pull."""
+    """Ask every local read of ``run_id`` to finish once its subscription is drained."""
     idle = idle_stop_for(run_id)
     with idle.lock:
         idle.stopping = True
@@ -169,7 +169,9 @@ class _LocalPullEvaluator(_te._TransformEvaluator):
         return received
 
     def finish_bundle(self) -> TransformResult:
-        received = [] if self.idle.should_stop() else self._pull()
+        # Stopping drains: keep pulling until a pull comes back empty, so a stop requested
+        # while messages still wait in the subscription does not leave them behind.
+        received = self._pull()
         self.idle.saw(len(received))
         bundles = []
         if received:
@@ -183,7 +185,7 @@ class _LocalPullEvaluator(_te._TransformEvaluator):
                     GlobalWindows.windowed_value(message, timestamp=_event_timestamp(message))
                 )
             bundles.append(output)
-        if self.idle.should_stop():
+        if self.idle.should_stop() and not received:
             # Final: no reschedule, hold released, watermark goes to +inf and drains.
             return TransformResult(self, bundles, [], None, {None: None})
         again = self._evaluation_context.create_bundle(

@@ -21,7 +21,7 @@ from churnwatch.emulator import ensure_topics, running_emulator
 from churnwatch.publish import publish_messages
 from churnwatch.simulate import SimConfig, simulate, write_truth
 from churnwatch.summary import counters, render, top_alerts, warehouse_summary
-from transforms.pubsub_io import messages_read
+from transforms.pubsub_io import messages_read, request_stop
 
 HELP = "run the pipeline on the Pub/Sub emulator with simulated customers; write DuckDB"
 
@@ -34,10 +34,16 @@ def add_arguments(parser) -> None:
         "--day-seconds",
         type=float,
         default=0.5,
-        help="seconds of event time per customer day (0.5: 150 days in 75 s, a pace the local DirectRunner keeps up with)",
+        help="seconds of event time per customer day "
+        "(0.5: 150 days in 75 s, a pace the local DirectRunner keeps up with)",
     )
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--idle-stop-seconds", type=float, default=6.0)
+    parser.add_argument(
+        "--idle-stop-seconds",
+        type=float,
+        default=30.0,
+        help="fallback: drain after this long without input",
+    )
 
 
 def run(args) -> int:
@@ -71,9 +77,16 @@ def run(args) -> int:
         published: dict[str, int] = {}
         stop = threading.Event()
 
+        run_id = uuid.uuid4().hex
+
         def publish() -> None:
             topics = {s: topology.topic(project, s) for s in ("feedback", "customer")}
-            publish_messages(sim.messages, topics, paced=True, should_stop=stop.is_set)
+            try:
+                publish_messages(sim.messages, topics, paced=True, should_stop=stop.is_set)
+            finally:
+                # Everything is published: drain what is left in the subscriptions and stop.
+                # (Idle-stop stays as a fallback; a busy CPU can stall this thread.)
+                request_stop(run_id)
 
         publisher = threading.Thread(target=publish, name="publisher", daemon=True)
         publisher.start()
@@ -86,7 +99,6 @@ def run(args) -> int:
             f"--idle_stop_seconds={args.idle_stop_seconds}",
         ]
         print("streaming pipeline running (Ctrl-C drains it)...")
-        run_id = uuid.uuid4().hex
         try:
             result = streaming.run(argv, run_id=run_id)
         finally:
