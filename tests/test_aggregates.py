@@ -125,6 +125,7 @@ CFG = AggregateConfig(
     sliding_days=3,
     sliding_period_days=1,
     allowed_lateness_days=2,
+    min_lateness_seconds=0,  # lateness exactly 2 days (20 s) in this event-time test
     early_firing_seconds=1,
 )
 

@@ -20,7 +20,9 @@ from transforms.spikes import DetectIssueSpikes, is_problem_report
 
 DAY_S = 10.0  # one customer day = 10 s of event time in these tests
 DAY_MS = int(DAY_S * 1000)
-CFG = SpikeConfig(day_seconds=DAY_S, window_days=2, period_days=1, allowed_lateness_days=1)
+CFG = SpikeConfig(
+    day_seconds=DAY_S, window_days=2, period_days=1, allowed_lateness_days=1, min_lateness_seconds=0
+)
 
 
 def streaming_options() -> PipelineOptions:

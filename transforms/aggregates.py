@@ -146,7 +146,7 @@ class ComputeAggregates(beam.PTransform):
         return {
             "trigger": trigger.AfterWatermark(early=early, late=trigger.AfterCount(1)),
             "accumulation_mode": trigger.AccumulationMode.ACCUMULATING,
-            "allowed_lateness": Duration(seconds=c.seconds(c.allowed_lateness_days)),
+            "allowed_lateness": Duration(seconds=c.lateness_seconds),
         }
 
     def expand(self, inputs: dict):
