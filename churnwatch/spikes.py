@@ -71,15 +71,27 @@ class SpikeConfig:
 
 
 def poisson_tail(count: int, lam: float) -> float:
-    """P(X >= count) for X ~ Poisson(lam), summed exactly (counts here are small)."""
+    """P(X >= count) for X ~ Poisson(lam), summed exactly (counts here are small).
+
+    Above the mean the upper terms are summed directly, so a far tail stays a tiny
+    positive number instead of ``1 - 0.999...`` rounding to 0.
+    """
     if count <= 0:
         return 1.0
-    term = math.exp(-lam)  # P(X = 0)
-    below = term
-    for k in range(1, count):
+    if count <= lam:
+        term = math.exp(-lam)  # P(X = 0)
+        below = term
+        for k in range(1, count):
+            term *= lam / k
+            below += term
+        return min(1.0, max(0.0, 1.0 - below))
+    term = math.exp(-lam + count * math.log(lam) - math.lgamma(count + 1))  # P(X = count)
+    tail, k = 0.0, count
+    while term > tail * 1e-17:
+        tail += term
+        k += 1
         term *= lam / k
-        below += term
-    return max(0.0, 1.0 - below)
+    return min(1.0, tail)
 
 
 @dataclass(frozen=True)
