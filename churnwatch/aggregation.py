@@ -167,7 +167,10 @@ class AggregateConfig:
     * sliding windows of ``sliding_days`` every ``sliding_period_days`` ("last 7 days");
     * early panes every ``early_firing_seconds`` of processing time (wall clock, not
       compressed: it is how fresh a dashboard is) while a window is open;
-    * late data accepted for ``allowed_lateness_days`` after the watermark passed the
+    * late data accepted for ``allowed_lateness_days`` (but never less than
+      ``min_lateness_seconds`` of wall clock: the pipeline's own lag is not compressed by
+      ``day_seconds``, so a 0.2 s demo day must not turn lateness into 0.6 s) after the
+      watermark passed the
       window end; each late event fires a late pane that updates the row.
     """
 
@@ -176,6 +179,7 @@ class AggregateConfig:
     sliding_days: float = 7.0
     sliding_period_days: float = 1.0
     allowed_lateness_days: float = 3.0
+    min_lateness_seconds: float = 60.0
     early_firing_seconds: int | None = 10  # whole seconds; None: no early panes (batch)
 
     def __post_init__(self) -> None:
@@ -189,10 +193,14 @@ class AggregateConfig:
             or self.early_firing_seconds < 1
         ):
             raise ValueError("early_firing_seconds must be a whole number of seconds >= 1")
-        if self.allowed_lateness_days < 0:
-            raise ValueError("allowed_lateness_days must be >= 0")
+        if self.allowed_lateness_days < 0 or self.min_lateness_seconds < 0:
+            raise ValueError("allowed_lateness_days and min_lateness_seconds must be >= 0")
         if self.sliding_period_days > self.sliding_days:
             raise ValueError("sliding_period_days must not exceed sliding_days (gaps in coverage)")
 
     def seconds(self, days: float) -> float:
         return days * self.day_seconds
+
+    @property
+    def lateness_seconds(self) -> float:
+        return max(self.seconds(self.allowed_lateness_days), self.min_lateness_seconds)

@@ -35,6 +35,7 @@ class SpikeConfig:
     window_days: float = 2.0
     period_days: float = 1.0
     allowed_lateness_days: float = 3.0
+    min_lateness_seconds: float = 60.0  # wall-clock floor, as in AggregateConfig
     baseline_windows: int = 14  # trailing, non-overlapping periods the baseline looks at
     min_baseline_windows: int = 3  # fewer known periods: lam = baseline_floor
     baseline_floor: float = 1.0
@@ -48,8 +49,8 @@ class SpikeConfig:
             raise ValueError("day_seconds, spike window_days and period_days must be positive")
         if self.period_days > self.window_days:
             raise ValueError("spike period_days must not exceed window_days")
-        if self.allowed_lateness_days < 0:
-            raise ValueError("spike allowed_lateness_days must be >= 0")
+        if self.allowed_lateness_days < 0 or self.min_lateness_seconds < 0:
+            raise ValueError("spike allowed_lateness_days and min_lateness_seconds must be >= 0")
         if self.baseline_windows < 1 or not 0 <= self.min_baseline_windows <= self.baseline_windows:
             raise ValueError("need baseline_windows >= 1 and 0 <= min_baseline_windows <= it")
         if self.baseline_floor <= 0:
@@ -64,17 +65,33 @@ class SpikeConfig:
     def ms(self, days: float) -> int:
         return int(days * self.day_seconds * 1000)
 
+    @property
+    def lateness_seconds(self) -> float:
+        return max(self.allowed_lateness_days * self.day_seconds, self.min_lateness_seconds)
+
 
 def poisson_tail(count: int, lam: float) -> float:
-    """P(X >= count) for X ~ Poisson(lam), summed exactly (counts here are small)."""
+    """P(X >= count) for X ~ Poisson(lam), summed exactly (counts here are small).
+
+    Above the mean the upper terms are summed directly, so a far tail stays a tiny
+    positive number instead of ``1 - 0.999...`` rounding to 0.
+    """
     if count <= 0:
         return 1.0
-    term = math.exp(-lam)  # P(X = 0)
-    below = term
-    for k in range(1, count):
+    if count <= lam:
+        term = math.exp(-lam)  # P(X = 0)
+        below = term
+        for k in range(1, count):
+            term *= lam / k
+            below += term
+        return min(1.0, max(0.0, 1.0 - below))
+    term = math.exp(-lam + count * math.log(lam) - math.lgamma(count + 1))  # P(X = count)
+    tail, k = 0.0, count
+    while term > tail * 1e-17:
+        tail += term
+        k += 1
         term *= lam / k
-        below += term
-    return max(0.0, 1.0 - below)
+    return min(1.0, tail)
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,14 @@ class ChurnwatchOptions(PipelineOptions):
             "window (a late pane upserts the aggregate row); later ones miss it.",
         )
         parser.add_argument(
+            "--min_allowed_lateness_seconds",
+            type=float,
+            default=60.0,
+            help="Floor of the allowed lateness in wall-clock seconds: the pipeline's own "
+            "lag is not compressed by --day_seconds (a demo day of 0.2 s would otherwise "
+            "drop events that are merely queued).",
+        )
+        parser.add_argument(
             "--early_firing_seconds",
             type=int,
             default=10,
@@ -268,6 +276,7 @@ class ChurnwatchOptions(PipelineOptions):
             sliding_days=self.aggregate_sliding_days,
             sliding_period_days=self.aggregate_sliding_period_days,
             allowed_lateness_days=self.allowed_lateness_days,
+            min_lateness_seconds=self.min_allowed_lateness_seconds,
             early_firing_seconds=self.early_firing_seconds,
         )
 
@@ -277,6 +286,7 @@ class ChurnwatchOptions(PipelineOptions):
             window_days=self.spike_window_days,
             period_days=self.spike_period_days,
             allowed_lateness_days=self.allowed_lateness_days,
+            min_lateness_seconds=self.min_allowed_lateness_seconds,
             baseline_windows=self.spike_baseline_windows,
             min_baseline_windows=min(3, self.spike_baseline_windows),
             baseline_floor=self.spike_baseline_floor,

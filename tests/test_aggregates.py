@@ -125,6 +125,7 @@ CFG = AggregateConfig(
     sliding_days=3,
     sliding_period_days=1,
     allowed_lateness_days=2,
+    min_lateness_seconds=0,  # lateness exactly 2 days (20 s) in this event-time test
     early_firing_seconds=1,
 )
 
@@ -280,3 +281,31 @@ def test_late_event_after_the_watermark_updates_the_same_warehouse_row(tmp_path)
         assert [(start // DAY_MS, n) for start, n, _ in sliding] == [(-2, 5), (-1, 5), (0, 5)]
     finally:
         wh.close()
+
+
+def test_bounded_input_gets_one_on_time_pane_per_window():
+    """Backfill runs the same composite in batch: no processing-time clock, no early panes."""
+    rows = [
+        feedback(1, 0.1, "COMPLAINT", 3, 2),
+        feedback(2, 0.7, "PRAISE", 10, 5),
+        feedback(3, 1.2, "QUESTION", None, None),
+    ]
+    with beam.Pipeline(runner="FnApiRunner") as p:
+        f = p | "Feedback" >> beam.Create([at(r) for r in rows])
+        c = p | "Customer" >> beam.Create([at(customer(1, 1.5, "ACCOUNT_CLOSED", "Z"))])
+        out = {"feedback": f, "customer": c} | ComputeAggregates(CFG)
+        daily = (
+            out
+            | beam.Filter(lambda r: r["window_kind"] == "FIXED" and r["dimension"] == "all")
+            | beam.Map(
+                lambda r: (
+                    r["window_start"] // DAY_MS,
+                    r["events"],
+                    r["nps"],
+                    r["churned_customers"],
+                    r["pane_timing"],
+                )
+            )
+        )
+        # Day 0: a detractor (3) and a promoter (10) -> NPS 0; day 1: a question and Z closing.
+        assert_that(daily, equal_to([(0, 2, 0.0, 0, "ON_TIME"), (1, 2, None, 1, "ON_TIME")]))

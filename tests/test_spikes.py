@@ -20,7 +20,9 @@ from transforms.spikes import DetectIssueSpikes, is_problem_report
 
 DAY_S = 10.0  # one customer day = 10 s of event time in these tests
 DAY_MS = int(DAY_S * 1000)
-CFG = SpikeConfig(day_seconds=DAY_S, window_days=2, period_days=1, allowed_lateness_days=1)
+CFG = SpikeConfig(
+    day_seconds=DAY_S, window_days=2, period_days=1, allowed_lateness_days=1, min_lateness_seconds=0
+)
 
 
 def streaming_options() -> PipelineOptions:
@@ -35,6 +37,11 @@ def test_poisson_tail_matches_closed_forms():
     assert poisson_tail(1, 1.0) == pytest.approx(1 - math.exp(-1))  # P(X>=1) = 1 - P(0)
     # P(X>=6 | 1) = 1 - e^-1 (1 + 1 + 1/2 + 1/6 + 1/24 + 1/120) = 0.000594
     assert poisson_tail(6, 1.0) == pytest.approx(0.000594, abs=1e-6)
+    # Far tail: P(X>=30 | 1) ~ e^-1 / 30! (1 + 1/31 + ...) = 1.4e-33, not rounded to 0.
+    assert poisson_tail(30, 1.0) == pytest.approx(
+        math.exp(-1) / math.factorial(30) * 1.0333, rel=1e-3
+    )
+    assert poisson_tail(3, 5.0) == pytest.approx(1 - math.exp(-5) * (1 + 5 + 12.5))  # below mean
 
 
 def test_classify_one_few_many_relative_to_the_topic_baseline():

@@ -133,17 +133,20 @@ class ComputeAggregates(beam.PTransform):
         super().__init__()
         self.config = config
 
-    def _trigger_args(self) -> dict[str, Any]:
+    def _trigger_args(self, bounded: bool) -> dict[str, Any]:
         c = self.config
+        # Bounded input (backfill, batch runners) has no processing-time clock and nobody
+        # watching a window fill up: no early panes there.
+        # (early_firing_seconds None says the same explicitly, as the backfill does).
+        early = (
+            None
+            if bounded or c.early_firing_seconds is None
+            else trigger.AfterProcessingTime(int(c.early_firing_seconds))
+        )
         return {
-            "trigger": trigger.AfterWatermark(
-                early=None
-                if c.early_firing_seconds is None
-                else trigger.AfterProcessingTime(int(c.early_firing_seconds)),
-                late=trigger.AfterCount(1),
-            ),
+            "trigger": trigger.AfterWatermark(early=early, late=trigger.AfterCount(1)),
             "accumulation_mode": trigger.AccumulationMode.ACCUMULATING,
-            "allowed_lateness": Duration(seconds=c.seconds(c.allowed_lateness_days)),
+            "allowed_lateness": Duration(seconds=c.lateness_seconds),
         }
 
     def expand(self, inputs: dict):
@@ -180,7 +183,8 @@ class ComputeAggregates(beam.PTransform):
             label = kind.capitalize()
             rows.append(
                 keyed
-                | f"Window{label}" >> beam.WindowInto(windowfn, **self._trigger_args())
+                | f"Window{label}"
+                >> beam.WindowInto(windowfn, **self._trigger_args(keyed.is_bounded))
                 | f"Tally{label}" >> beam.CombinePerKey(TallyFn())
                 | f"Row{label}" >> beam.ParDo(_ToAggregateRowFn(kind))
                 # Rows carry their window in their columns; the sink needs no windowing,

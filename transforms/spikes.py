@@ -204,7 +204,7 @@ class DetectIssueSpikes(beam.PTransform):
                 window.SlidingWindows(c.window_days * seconds, c.period_days * seconds),
                 trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
                 accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
-                allowed_lateness=Duration(seconds=c.allowed_lateness_days * seconds),
+                allowed_lateness=Duration(seconds=c.lateness_seconds),
             )
             | "DistinctReporters" >> beam.CombinePerKey(DistinctReportersFn(c.example_ids))
             | "AttachWindow" >> beam.ParDo(_WithWindowFn())
