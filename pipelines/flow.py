@@ -12,12 +12,14 @@ import apache_beam as beam
 
 from churnwatch import schemas
 from churnwatch.aggregation import AggregateConfig
+from churnwatch.quality.config import STREAM_TABLES, QualityConfig
 from churnwatch.routing import RoutingPolicy
 from churnwatch.spikes import SpikeConfig
 from transforms.aggregates import ComputeAggregates
 from transforms.customer_revenue import AttachAnnualRevenue
 from transforms.decode import DecodeAndValidate
 from transforms.dedupe import DropDuplicates
+from transforms.quality import ValidateWindows
 from transforms.spikes import DetectIssueSpikes, is_problem_report
 from transforms.track_customers import TrackCustomers, TrackingSetup
 
@@ -33,6 +35,7 @@ class FlowConfig:
     aggregates: AggregateConfig = field(default_factory=AggregateConfig)
     spikes: SpikeConfig = field(default_factory=SpikeConfig)
     spike_policy: RoutingPolicy | None = None  # None: the tracking policy, else the packaged one
+    quality: QualityConfig | None = None  # None: no expectation suites on the stream
 
     def __post_init__(self) -> None:
         if self.dedupe_ttl_seconds <= 0 or self.dedupe_shards <= 0 or self.day_seconds <= 0:
@@ -42,6 +45,8 @@ class FlowConfig:
             object.__setattr__(
                 self, name, replace(getattr(self, name), day_seconds=self.day_seconds)
             )
+        if self.quality is not None:
+            object.__setattr__(self, "quality", replace(self.quality, day_seconds=self.day_seconds))
 
     @classmethod
     def from_options(cls, options) -> FlowConfig:
@@ -54,6 +59,7 @@ class FlowConfig:
             tracking=options.tracking_setup(),
             aggregates=options.aggregate_config(),
             spikes=options.spike_config(),
+            quality=options.quality_config(),
         )
 
 
@@ -64,7 +70,10 @@ class ChurnwatchFlow(beam.PTransform):
     ``dead_letters`` (every rejected message, raw bytes kept) and, with a tracking setup,
     ``alerts`` (ChurnAlert rows) and ``churn_outcomes`` (every churn, silent or vocal);
     always ``aggregates`` (FeedbackAggregate rows, one per window key and pane) and
-    ``spike_alerts`` (ISSUE_SPIKE ChurnAlert rows).
+    ``spike_alerts`` (ISSUE_SPIKE ChurnAlert rows); with a quality config
+    ``quality_results`` (QualityResult rows, one per expectation, window and pane of each
+    event table) and ``quality_alerts`` (DATA_QUALITY ChurnAlert rows, one per failing
+    table and window).
     """
 
     def __init__(self, config: FlowConfig) -> None:
@@ -118,4 +127,16 @@ class ChurnwatchFlow(beam.PTransform):
         policy = c.spike_policy or (c.tracking.policy if c.tracking else RoutingPolicy.load())
         spikes = revenue["reports"] | "DetectIssueSpikes" >> DetectIssueSpikes(c.spikes, policy)
         outputs["spike_alerts"] = spikes["alerts"]
+        if c.quality is not None:
+            rows = {"feedback_events": feedback, "customer_events": customer}
+            checked = {
+                table: rows[table] | f"Quality_{table}" >> ValidateWindows(table, c.quality, policy)
+                for table in STREAM_TABLES
+            }
+            outputs["quality_results"] = [
+                checked[t]["results"] for t in STREAM_TABLES
+            ] | "AllQualityResults" >> beam.Flatten()
+            outputs["quality_alerts"] = [
+                checked[t]["alerts"] for t in STREAM_TABLES
+            ] | "AllQualityAlerts" >> beam.Flatten()
         return outputs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -10,6 +11,8 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from churnwatch.aggregation import AggregateConfig
 from churnwatch.commands.evaluate import load_params
 from churnwatch.detection import DetectorConfig
+from churnwatch.quality.config import QualityConfig
+from churnwatch.quality.rules import QualityRules
 from churnwatch.routing import RoutingPolicy
 from churnwatch.spikes import SpikeConfig
 from churnwatch.warehouse import WarehouseUrl
@@ -217,6 +220,32 @@ class ChurnwatchOptions(PipelineOptions):
             help="...and a Poisson tail probability at most this under the baseline.",
         )
 
+        parser.add_argument(
+            "--no_stream_quality",
+            action="store_true",
+            help="Do not run the data-quality expectation suites on the stream's windows.",
+        )
+        parser.add_argument(
+            "--quality_rules",
+            default=None,
+            help="Quality rules YAML (null-rate limits, conditional rules; default: packaged "
+            "churnwatch/policy/quality.yaml). The rest of each suite comes from the schemas.",
+        )
+        parser.add_argument(
+            "--quality_window_days",
+            type=float,
+            default=1.0,
+            help="Stream quality: validate valid rows in fixed event-time windows of this "
+            "many days (one Great Expectations validation per table and window)...",
+        )
+        parser.add_argument(
+            "--min_quality_window_seconds",
+            type=float,
+            default=10.0,
+            help="...but never shorter than this many seconds of event time (a compressed "
+            "demo day would otherwise make many tiny, costly batches).",
+        )
+
     def validate_churnwatch(self) -> None:
         """Fail before the graph is built, saying what to fix."""
         problems = []
@@ -248,11 +277,11 @@ class ChurnwatchOptions(PipelineOptions):
                 self.tracking_setup()
             except (ValueError, OSError) as exc:
                 problems.append(str(exc))
-            for build in (self.aggregate_config, self.spike_config):
+            for build in (self.aggregate_config, self.spike_config, self.quality_config):
                 try:
                     build()
                 except ValueError as exc:
-                    problems.append(f"aggregate / spike options: {exc}")
+                    problems.append(f"aggregate / spike / quality options: {exc}")
         if problems:
             raise ValueError("invalid options:\n  " + "\n  ".join(problems))
 
@@ -293,6 +322,24 @@ class ChurnwatchOptions(PipelineOptions):
             many_min_customers=self.spike_min_customers,
             many_p_value=self.spike_p_value,
             critical_customers=max(20, self.spike_min_customers),
+        )
+
+    def quality_config(self) -> QualityConfig | None:
+        """Stream quality settings, or None with --no_stream_quality."""
+        if self.no_stream_quality:
+            return None
+        if importlib.util.find_spec("great_expectations") is None:
+            raise ValueError(
+                "stream quality needs great-expectations (pip install 'churnwatch[quality]'); "
+                "or pass --no_stream_quality"
+            )
+        return QualityConfig(
+            day_seconds=self.day_seconds,
+            window_days=self.quality_window_days,
+            min_window_seconds=self.min_quality_window_seconds,
+            allowed_lateness_days=self.allowed_lateness_days,
+            min_lateness_seconds=self.min_allowed_lateness_seconds,
+            rules=QualityRules.load(self.quality_rules),
         )
 
     def read_binding(self) -> str:

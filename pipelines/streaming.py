@@ -37,6 +37,8 @@ SINKS = {
     "alerts": "churn_alerts",
     "aggregates": "feedback_aggregates",
     "spike_alerts": "churn_alerts",
+    "quality_results": "quality_results",
+    "quality_alerts": "churn_alerts",
 }
 
 
@@ -65,6 +67,10 @@ def build_pipeline(p: beam.Pipeline, options: ChurnwatchOptions, run_id: str) ->
             outputs[name] | f"Write_{name}" >> WriteToWarehouse(options.warehouse, table)
     if options.alerts_topic:
         outputs["alerts"] | "PublishAlerts" >> PublishAlerts(options.alerts_topic)
+        if "quality_alerts" in outputs:  # to the data engineer on call, via the notifier
+            outputs["quality_alerts"] | "PublishQualityAlerts" >> PublishAlerts(
+                options.alerts_topic
+            )
     return outputs
 
 

@@ -14,6 +14,7 @@ per table adds the validation result to a local Data Docs site when ``docs_dir``
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from pathlib import Path
@@ -32,6 +33,8 @@ def import_gx() -> ModuleType:
     """``great_expectations``, imported on first use with analytics off."""
     with _import_lock:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+        # INFO lines such as "Created temporary directory ... for ephemeral docs site".
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         try:
             import great_expectations as gx
         except ImportError as exc:  # pragma: no cover - depends on the install
@@ -124,23 +127,51 @@ class SuiteRunner:
             self._definitions[name] = definition
         self.context = context
         self._gx = gx
+        self._lock = threading.Lock()  # one context: validations run one at a time
 
-    def validate(self, suite: str, frame, now_ms: int, tolerance_ms: int) -> list[Outcome]:
-        """Run one suite on one DataFrame (one batch) and flatten the results."""
-        result = self._definitions[suite].run(
-            batch_parameters={"dataframe": frame},
-            expectation_parameters={MAX_EVENT_TIME: now_ms + tolerance_ms},
-            result_format="SUMMARY",
-        )
+    def validate(
+        self, suite: str, frame, now_ms: int, tolerance_ms: int, keep: bool = False
+    ) -> list[Outcome]:
+        """Run one suite on one DataFrame (one batch) and flatten the results.
+
+        GX stores every result in the context's (in-memory) results store; a stream would
+        grow it forever, so unless ``keep`` (for Data Docs) the stored result is dropped.
+        """
+        with self._lock:
+            result = self._definitions[suite].run(
+                batch_parameters={"dataframe": frame},
+                expectation_parameters={MAX_EVENT_TIME: now_ms + tolerance_ms},
+                result_format="SUMMARY",
+            )
+            if not keep:
+                self._forget_results()
         return [_outcome(self.suites[suite], r) for r in result.results]
+
+    def stored_results(self) -> int:
+        backend = self.context.validation_results_store.store_backend
+        return sum(1 for k in backend.list_keys() if k != backend.STORE_BACKEND_ID_KEY)
+
+    def _forget_results(self) -> None:
+        backend = self.context.validation_results_store.store_backend
+        for key in backend.list_keys():
+            if key != backend.STORE_BACKEND_ID_KEY:
+                backend.remove_key(key)
 
     def checkpoint(self, suite: str, frame, now_ms: int, tolerance_ms: int) -> list[Outcome]:
         """As :meth:`validate`, through a GX checkpoint that also updates Data Docs."""
+        with self._lock:
+            return self._checkpoint(suite, frame, now_ms, tolerance_ms)
+
+    def _checkpoint(self, suite: str, frame, now_ms: int, tolerance_ms: int) -> list[Outcome]:
         checkpoint = self._checkpoints.get(suite)
         if checkpoint is None:
             from great_expectations.checkpoint import UpdateDataDocsAction
 
-            actions = [UpdateDataDocsAction(name="data_docs")] if self.docs_dir else []
+            actions = (
+                [UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE])]
+                if self.docs_dir
+                else []
+            )
             checkpoint = self.context.checkpoints.add(
                 self._gx.Checkpoint(
                     name=f"{suite}_checkpoint",
@@ -163,7 +194,8 @@ class SuiteRunner:
         """Build the Data Docs site (index + suites); returns its index.html."""
         if self.docs_dir is None:
             return None
-        self.context.build_data_docs(site_names=[DOCS_SITE])
+        with self._lock:
+            self.context.build_data_docs(site_names=[DOCS_SITE])
         index = self.docs_dir / "index.html"
         return index if index.exists() else None
 

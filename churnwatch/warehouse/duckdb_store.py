@@ -177,6 +177,11 @@ class DuckDBWarehouse:
         with self._lock:
             return self._con.execute(sql, params or []).fetchall()
 
+    def query_df(self, sql: str):
+        """Query result as a pandas DataFrame (for the quality checkpoint)."""
+        with self._lock:
+            return self._con.execute(sql).df()
+
     def count(self, table_name: str) -> int:
         return self.query(f"SELECT count(*) FROM {table_name}")[0][0]
 
