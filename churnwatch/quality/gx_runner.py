@@ -41,6 +41,7 @@ def import_gx() -> ModuleType:
             raise RuntimeError(
                 "data quality needs great-expectations: pip install 'churnwatch[quality]'"
             ) from exc
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         return gx
 
 
