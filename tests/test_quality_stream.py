@@ -1,0 +1,183 @@
+"""Stream quality: one GX validation per event-time window; a bad window raises exactly one
+DATA_QUALITY alert routed to the data engineer on call, a good one none."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import TimestampedValue
+
+from churnwatch import schemas
+from churnwatch.quality import results
+from churnwatch.quality.config import QualityConfig
+from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+from pipelines.flow import ChurnwatchFlow, FlowConfig
+from tests.helpers import customer, feedback, message, streaming_options
+from transforms.quality import ValidateWindows
+from transforms.warehouse_io import WriteToWarehouse
+
+WINDOW_S = 60.0
+WINDOW_MS = int(WINDOW_S * 1000)
+BASE_MS = 1_700_000_040_000  # a window boundary (multiple of 60 s), in the past
+CONFIG = QualityConfig(
+    day_seconds=WINDOW_S, window_days=1, min_window_seconds=0, min_lateness_seconds=0
+)
+
+
+def row(i: int, window: int, **overrides) -> dict:
+    r = feedback(
+        f"fe-{window}-{i}",
+        f"C{i:06d}",
+        occurred_at=BASE_MS + window * WINDOW_MS + i * 100,
+        message_id=None,
+        publish_time=None,
+        schema_revision="abc",
+    )
+    r.update(overrides)
+    return r
+
+
+def at(r: dict) -> TimestampedValue:
+    return TimestampedValue(r, r["occurred_at"] / 1000)
+
+
+def test_bad_window_raises_one_alert_to_the_data_engineer_and_good_window_none(tmp_path):
+    good = [row(i, 0) for i in range(20)]
+    bad = [row(i, 1) for i in range(20)]
+    bad[3]["nps_score"] = 11  # a producer bug the per-record validation would have caught
+    bad[4]["csat_score"] = 0
+    stream = (
+        TestStream()
+        .advance_watermark_to(BASE_MS / 1000)
+        .add_elements([at(r) for r in good[:10]])
+        .add_elements([at(r) for r in good[10:] + bad])
+        .advance_watermark_to((BASE_MS + WINDOW_MS) / 1000)  # window 0 fires (on time)
+        .advance_watermark_to((BASE_MS + 2 * WINDOW_MS) / 1000)  # window 1 fires
+        .advance_watermark_to_infinity()
+    )
+    db = tmp_path / "wh.duckdb"
+    with beam.Pipeline(options=streaming_options()) as p:
+        out = p | stream | ValidateWindows("feedback_events", CONFIG)
+        alerts = out["alerts"] | "AlertKey" >> beam.Map(
+            lambda a: (
+                a["alert_id"],
+                a["alert_type"],
+                a["owner"],
+                a["topic"],
+                a["detected_at"],
+                tuple(a["reason_codes"]),
+            )
+        )
+        start1 = BASE_MS + WINDOW_MS
+        assert_that(
+            alerts,
+            equal_to(
+                [
+                    (
+                        results.quality_alert_id("feedback_events", start1, start1 + WINDOW_MS),
+                        "DATA_QUALITY",
+                        "data_engineer_on_call",
+                        "feedback_events",
+                        start1 + WINDOW_MS,
+                        ("failed:nps_score.between", "failed:csat_score.between", "rows=20"),
+                    )
+                ]
+            ),
+            label="OneAlert",
+        )
+        out["results"] | "WriteResults" >> WriteToWarehouse(f"duckdb://{db}", "quality_results")
+        out["alerts"] | "WriteAlerts" >> WriteToWarehouse(f"duckdb://{db}", "churn_alerts")
+    DuckDBWarehouse.close_all()
+    wh = DuckDBWarehouse(db)
+    try:
+        per_window = wh.query(
+            "SELECT epoch_ms(window_start) - ?, count(*), count(*) FILTER (NOT success),"
+            " list(expectation_id ORDER BY expectation_id) FILTER (NOT success),"
+            " min(source), min(element_count)"
+            " FROM quality_results GROUP BY 1 ORDER BY 1",
+            [BASE_MS],
+        )
+        n = len(ValidateWindows("feedback_events", CONFIG).suite.expectations)
+        assert per_window == [
+            (0, n, 0, None, "STREAM", 20),
+            (WINDOW_MS, n, 2, ["csat_score.between", "nps_score.between"], "STREAM", 20),
+        ]
+        assert wh.query("SELECT alert_type, owner FROM churn_alerts") == [
+            ("DATA_QUALITY", "data_engineer_on_call")
+        ]
+    finally:
+        wh.close()
+
+
+def test_the_flow_notices_a_producer_that_stops_filling_a_field():
+    """End to end through decode and dedupe: the rows are valid one by one, so only the
+    window's null-rate expectation can tell that the producer stopped sending ``segment``."""
+    day_ms = 60_000
+    start = 1_700_000_040_000
+
+    def fb(i: int, day: int, segment: str | None) -> dict:
+        return feedback(
+            f"fe-{day}-{i}", f"C{i:06d}", occurred_at=start + day * day_ms + i, segment=segment
+        )
+
+    healthy = [fb(i, 0, "smb") for i in range(30)]
+    broken = [fb(i, 1, "smb" if i < 10 else None) for i in range(30)]
+    customers = [customer(f"ce-{i}", f"C{i:06d}", occurred_at=start + i * 1000) for i in range(10)]
+    config = FlowConfig(day_seconds=60.0, quality=QualityConfig(min_window_seconds=0))
+    with beam.Pipeline(runner="FnApiRunner") as p:
+        fmsgs = p | "Feedback" >> beam.Create(
+            [message(r, message_id=f"f{n}") for n, r in enumerate(healthy + broken)]
+        )
+        cmsgs = p | "Customer" >> beam.Create(
+            [
+                message(r, schemas.CUSTOMER_EVENT, message_id=f"c{n}")
+                for n, r in enumerate(customers)
+            ]
+        )
+        out = (fmsgs, cmsgs) | ChurnwatchFlow(config)
+        alerts = out["quality_alerts"] | beam.Map(
+            lambda a: (a["topic"], a["detected_at"], a["owner"], tuple(a["reason_codes"]))
+        )
+        assert_that(
+            alerts,
+            equal_to(
+                [
+                    (
+                        "feedback_events",
+                        start + 2 * day_ms,
+                        "data_engineer_on_call",
+                        ("failed:segment.null_rate", "rows=30"),
+                    )
+                ]
+            ),
+            label="OnlyTheBrokenWindow",
+        )
+        windows = out["quality_results"] | beam.Map(lambda r: (r["suite"], r["window_start"]))
+        counted = windows | beam.combiners.Count.PerElement() | beam.Keys()
+        assert_that(
+            counted,
+            equal_to(
+                [
+                    ("feedback_events", start),
+                    ("feedback_events", start + day_ms),
+                    ("customer_events", start),
+                ]
+            ),
+            label="EveryWindowChecked",
+        )
+
+
+def test_quality_is_off_without_a_quality_config():
+    with beam.Pipeline(runner="FnApiRunner") as p:
+        f = p | "F" >> beam.Create([message(feedback())])
+        c = p | "C" >> beam.Create([message(customer(), schemas.CUSTOMER_EVENT)])
+        out = (f, c) | ChurnwatchFlow(FlowConfig())
+        assert "quality_results" not in out and "quality_alerts" not in out
+
+
+def test_quality_windows_follow_the_day_length_with_a_floor():
+    assert QualityConfig(day_seconds=86400.0, min_window_seconds=10.0).window_seconds == 86400.0
+    demo = QualityConfig(day_seconds=0.5, min_window_seconds=10.0)
+    assert demo.window_seconds == 10.0  # a 0.5 s demo day is floored to 10 s batches
+    assert FlowConfig(day_seconds=0.5, quality=QualityConfig()).quality.day_seconds == 0.5
