@@ -31,6 +31,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from churnwatch import schemas
 from churnwatch.commands.evaluate import load_params
 from churnwatch.detection import DetectorConfig
+from churnwatch.quality.config import QualityConfig
 from churnwatch.routing import RoutingPolicy
 from churnwatch.simulate import SimConfig, simulate, write_message_log
 from pipelines.flow import ChurnwatchFlow, FlowConfig
@@ -79,6 +80,9 @@ def stages(log: Path, db: Path) -> dict[str, Callable[[beam.Pipeline], None]]:
         DetectorConfig(drain_guard_seconds=None), load_params(None), RoutingPolicy.load()
     )
     detect_config = dataclasses.replace(config, tracking=tracking)
+    # Stream quality: one GX validation per table and (daily) window; the once-per-process
+    # GX import (~5 s) is part of the measured time.
+    quality_config = dataclasses.replace(config, quality=QualityConfig())
     feedback = schemas.load(schemas.FEEDBACK_EVENT)
     customer = schemas.load(schemas.CUSTOMER_EVENT)
 
@@ -100,6 +104,14 @@ def stages(log: Path, db: Path) -> dict[str, Callable[[beam.Pipeline], None]]:
             | (beam.combiners.Count.Globally())
         )
 
+    def with_quality(p):
+        out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(quality_config)
+        (
+            (out["feedback_events"], out["customer_events"], out["quality_results"])
+            | beam.Flatten()
+            | (beam.combiners.Count.Globally())
+        )
+
     def with_detection(p):
         out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(detect_config)
         (
@@ -117,6 +129,7 @@ def stages(log: Path, db: Path) -> dict[str, Callable[[beam.Pipeline], None]]:
         "read message log": read_only,
         "+ decode + validate": decode_validate,
         "+ dedupe (sharded state)": decode_validate_dedupe,
+        "+ dedupe + quality (GX per daily window)": with_quality,
         "+ detect (per-customer state, timers)": with_detection,
         "decode..dedupe + DuckDB sink (no detect)": to_duckdb,
     }
@@ -125,6 +138,9 @@ def stages(log: Path, db: Path) -> dict[str, Callable[[beam.Pipeline], None]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument(
+        "--only", nargs="*", default=None, help="run only stages whose label contains one of these"
+    )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="churnwatch-bench-"))
@@ -139,6 +155,8 @@ def main() -> int:
     rows = [("raw fastavro.schemaless_reader loop", raw_rate, 1.0)]
     print(f"{rows[0][0]:44s} {raw_rate:>10,.0f} events/s", flush=True)
     for label, build in stages(log, workdir / "bench.duckdb").items():
+        if args.only and not any(word in label for word in args.only):
+            continue
         elapsed = run_beam(build)
         rate = events / elapsed
         rows.append((label, rate, rate / raw_rate))

@@ -142,7 +142,7 @@ class SuiteRunner:
             result = self._definitions[suite].run(
                 batch_parameters={"dataframe": frame},
                 expectation_parameters={MAX_EVENT_TIME: now_ms + tolerance_ms},
-                result_format="SUMMARY",
+                result_format="BASIC",
             )
             if not keep:
                 self._forget_results()
