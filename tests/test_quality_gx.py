@@ -3,6 +3,8 @@ expectations they break, good batches pass, and GX stays silent."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from churnwatch import schemas
@@ -168,3 +170,11 @@ def test_gx_is_silent_and_keeps_no_results_in_memory(runner, capfd):
     out, err = capfd.readouterr()
     assert out == "" and "Calculating Metrics" not in err and err == ""
     assert runner.stored_results() == 0  # a long-running stream must not grow the store
+
+
+def test_building_a_context_logs_nothing_at_info(runner, caplog):
+    from churnwatch.quality.gx_runner import SuiteRunner
+
+    caplog.set_level(logging.INFO)
+    SuiteRunner({})
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("great_expectations")] == []

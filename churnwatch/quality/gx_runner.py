@@ -33,15 +33,16 @@ def import_gx() -> ModuleType:
     """``great_expectations``, imported on first use with analytics off."""
     with _import_lock:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-        # INFO lines such as "Created temporary directory ... for ephemeral docs site".
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         try:
             import great_expectations as gx
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError(
                 "data quality needs great-expectations: pip install 'churnwatch[quality]'"
             ) from exc
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
+        # GX pins this module's logger at INFO ("Created temporary directory ... for
+        # ephemeral docs site" on every context); the package logger level does not reach it.
+        for name in ("great_expectations", "great_expectations.data_context.types.base"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         return gx
 
 
