@@ -98,8 +98,13 @@ def run(argv: Sequence[str] | None = None, run_id: str | None = None):
     prepare_warehouse(churn_options.warehouse)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, churn_options, run_id)
+    local = churn_options.read_binding() == "local"
+    if local and not churn_options.no_stream_quality:
+        from churnwatch.quality.gx_runner import prefetch
+
+        prefetch()  # GX import overlaps the runner's start, not the first window
     result = pipeline.run()
-    if churn_options.read_binding() == "local":
+    if local:
         previous = signal.getsignal(signal.SIGINT)
 
         def drain(_signum, _frame):
