@@ -337,6 +337,8 @@ class ChurnwatchOptions(PipelineOptions):
             day_seconds=self.day_seconds,
             window_days=self.quality_window_days,
             min_window_seconds=self.min_quality_window_seconds,
+            allowed_lateness_days=self.allowed_lateness_days,
+            min_lateness_seconds=self.min_allowed_lateness_seconds,
             rules=QualityRules.load(self.quality_rules),
         )
 

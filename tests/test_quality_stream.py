@@ -20,7 +20,13 @@ from transforms.warehouse_io import WriteToWarehouse
 WINDOW_S = 60.0
 WINDOW_MS = int(WINDOW_S * 1000)
 BASE_MS = 1_700_000_040_000  # a window boundary (multiple of 60 s), in the past
-CONFIG = QualityConfig(day_seconds=WINDOW_S, window_days=1, min_window_seconds=0)
+CONFIG = QualityConfig(
+    day_seconds=WINDOW_S,
+    window_days=1,
+    min_window_seconds=0,
+    allowed_lateness_days=0,
+    min_lateness_seconds=0,
+)
 
 
 def row(i: int, window: int, **overrides) -> dict:
@@ -52,8 +58,7 @@ def test_bad_window_raises_one_alert_to_the_data_engineer_and_good_window_none(t
         .add_elements([at(r) for r in good[10:] + bad])
         .advance_watermark_to((BASE_MS + WINDOW_MS) / 1000)  # window 0 fires (on time)
         .advance_watermark_to((BASE_MS + 2 * WINDOW_MS) / 1000)  # window 1 fires
-        # behind the watermark: stored by the flow, but window 0 is not validated again
-        .add_elements([at(row(99, 0, nps_score=11))])
+        .add_elements([at(row(99, 0, nps_score=11))])  # too late for window 0: ignored
         .advance_watermark_to_infinity()
     )
     db = tmp_path / "wh.duckdb"

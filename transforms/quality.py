@@ -3,7 +3,7 @@
 A broken producer (scores out of range, a field it stopped filling, duplicate ids) is
 noticed within one window instead of at month end::
 
-    rows ─ key by suite ─ fixed windows (QualityConfig.window_seconds; on-time pane only)
+    rows ─ key by suite ─ fixed windows (QualityConfig.window_seconds; late panes)
          ─ GroupByKey (one batch per suite and window)
          ─ _ValidateWindowFn: one GX validation per batch
               ├─> results: QualityResult rows (one per expectation) -> quality_results
@@ -13,7 +13,8 @@ noticed within one window instead of at month end::
 Great Expectations stays out of the per-element path: it is imported in ``setup()`` and
 its context, suite and validation definition are built once per process (cached in
 ``_RUNNERS``); per window it costs one validation of a DataFrame. Ids are deterministic
-(suite, window, pane; alerts: suite and window), so replays do not add rows or alerts.
+(suite, window, pane; alerts: suite and window), so replays and late panes of an alerted
+window do not add rows or alerts.
 """
 
 from __future__ import annotations
@@ -113,15 +114,16 @@ class ValidateWindows(beam.PTransform):
 
     def expand(self, rows):
         c = self.config
-        # One pane per window, when the watermark passes its end. Late rows are not
-        # re-validated: a late pane would re-run the whole window, and processing-time
-        # triggers hold up a drain. They are still stored (and `churnwatch quality` covers
-        # them in the warehouse).
-        windowing = {
-            "trigger": trigger.AfterWatermark(),
-            "accumulation_mode": trigger.AccumulationMode.DISCARDING,
-            "allowed_lateness": Duration(seconds=0),
-        }
+        if rows.is_bounded:  # batch: one pane per window, when the input is exhausted
+            windowing: dict[str, Any] = {}
+        else:  # late rows: the whole window again (accumulating), throttled
+            windowing = {
+                "trigger": trigger.AfterWatermark(
+                    late=trigger.AfterProcessingTime(c.late_firing_seconds)
+                ),
+                "accumulation_mode": trigger.AccumulationMode.ACCUMULATING,
+                "allowed_lateness": Duration(seconds=c.lateness_seconds),
+            }
         name = self.suite.name
         out = (
             rows
