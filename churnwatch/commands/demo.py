@@ -120,6 +120,10 @@ def run(args) -> int:
         f"--truth {args.out / 'ground_truth.jsonl'} --day-seconds {cfg.day_seconds}"
     )
     print(f'query it:  duckdb {db} "SELECT kind, count(*) FROM feedback_events GROUP BY 1"')
+    print(
+        f"data quality (checkpoints + Data Docs):  .venv/bin/churnwatch quality "
+        f"--warehouse duckdb://{db} --docs-dir {args.out / 'quality-docs'}"
+    )
     (args.out / "summary.json").write_text(
         json.dumps(
             {
