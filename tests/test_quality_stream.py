@@ -4,6 +4,7 @@ DATA_QUALITY alert routed to the data engineer on call, a good one none."""
 from __future__ import annotations
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
@@ -186,3 +187,23 @@ def test_quality_windows_follow_the_day_length_with_a_floor():
     demo = QualityConfig(day_seconds=0.5, min_window_seconds=10.0)
     assert demo.window_seconds == 10.0  # a 0.5 s demo day is floored to 10 s batches
     assert FlowConfig(day_seconds=0.5, quality=QualityConfig()).quality.day_seconds == 0.5
+
+
+def test_quality_options_build_the_config_or_turn_it_off(tmp_path):
+    from pipelines.options import ChurnwatchOptions
+
+    subs = [
+        "--feedback_subscription=projects/churnwatch-local/subscriptions/feedback-events-x",
+        "--customer_subscription=projects/churnwatch-local/subscriptions/customer-events-x",
+    ]
+    opts = ChurnwatchOptions([*subs, "--day_seconds=0.5", "--quality_window_days=2"])
+    opts.validate_churnwatch()
+    config = FlowConfig.from_options(opts).quality
+    assert (config.window_seconds, config.lateness_seconds) == (10.0, 60.0)  # floors
+    assert (
+        FlowConfig.from_options(ChurnwatchOptions([*subs, "--no_stream_quality"])).quality is None
+    )
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("null_rate: {feedback_events: {colour: 0.1}}\n")
+    with pytest.raises(ValueError, match="table 'feedback_events' has no column 'colour'"):
+        ChurnwatchOptions([*subs, f"--quality_rules={bad}"]).validate_churnwatch()
