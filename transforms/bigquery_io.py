@@ -25,6 +25,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.gcp.bigquery import BigQueryDisposition, WriteToBigQuery
 from apache_beam.metrics import Metrics
+from apache_beam.options.pipeline_options import StandardOptions
 
 from churnwatch.dead_letters import dead_letter
 from churnwatch.schemas import table
@@ -54,9 +55,17 @@ class BigQueryWriteConfig:
 
 
 def bigquery_write(
-    project: str, dataset: str, table_name: str, config: BigQueryWriteConfig
+    project: str,
+    dataset: str,
+    table_name: str,
+    config: BigQueryWriteConfig,
+    streaming: bool = True,
 ) -> WriteToBigQuery:
-    """The configured ``WriteToBigQuery`` for one table (a function so tests can inspect it)."""
+    """The configured ``WriteToBigQuery`` for one table (a function so tests can inspect it).
+
+    Auto-sharding and the commit interval only exist for streaming; a backfill (batch)
+    appends once at the end of each bundle.
+    """
     spec = table(table_name)
     storage = config.method == STORAGE_WRITE_API
     return WriteToBigQuery(
@@ -68,9 +77,9 @@ def bigquery_write(
         create_disposition=BigQueryDisposition.CREATE_NEVER,
         write_disposition=BigQueryDisposition.WRITE_APPEND,
         additional_bq_parameters=table_options(spec),
-        triggering_frequency=config.triggering_frequency_s if storage else None,
+        triggering_frequency=config.triggering_frequency_s if storage and streaming else None,
         use_at_least_once=False,  # exactly-once streams on the Storage Write API
-        with_auto_sharding=True,
+        with_auto_sharding=streaming,
         # Retry transient errors, never bad rows: those become dead letters below.
         insert_retry_strategy=None if storage else "RETRY_ON_TRANSIENT_ERROR",
     )
@@ -121,11 +130,12 @@ class WriteToBigQueryTable(beam.PTransform):
     def expand(self, rows):
         spec = table(self.table_name)
         row_format = self.config.row_format
+        streaming = rows.pipeline.options.view_as(StandardOptions).streaming
         result = (
             rows
             | "ToBigQueryRows" >> beam.Map(lambda row: _to_bigquery_row(spec, row, row_format))
             | "WriteToBigQuery"
-            >> bigquery_write(self.project, self.dataset, self.table_name, self.config)
+            >> bigquery_write(self.project, self.dataset, self.table_name, self.config, streaming)
         )
         failed = result.failed_rows_with_errors
         if self.table_name == DEAD_LETTER_TABLE:
