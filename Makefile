@@ -52,30 +52,33 @@ $(TOOLS_STAMP): requirements-tools.txt
 tools: $(TOOLS_STAMP)
 
 REGION ?= europe-west1
-TEMPLATE_IMAGE ?= $(REGION)-docker.pkg.dev/$(PROJECT)/churnwatch/churnwatch-flex:$(shell git rev-parse --short HEAD)
+GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+TEMPLATE_IMAGE ?= $(REGION)-docker.pkg.dev/$(or $(PROJECT),PROJECT)/churnwatch/churnwatch-flex:$(GIT_SHA)
 TEMPLATE_SPEC ?= build/flex-template/churnwatch.json
+FLEX_METADATA := infra/flex-template/metadata.json
+FLEX_SPEC_ARGS = --image $(TEMPLATE_IMAGE) --sdk-language PYTHON \
+	--metadata-file $(FLEX_METADATA) --enable-streaming-engine
 
-# Builds the image with Cloud Build and uploads the template spec; needs gcloud credentials.
+# Builds and pushes the launcher image, uploads the template spec. Needs docker and gcloud
+# credentials (gcloud auth configure-docker $(REGION)-docker.pkg.dev) and `terraform apply` first.
 template:
 	@if [ -z "$(PROJECT)" ] || [ -z "$(TEMPLATE_BUCKET)" ]; then \
-		echo "make template needs PROJECT and TEMPLATE_BUCKET, e.g."; \
-		echo "  make template PROJECT=my-project TEMPLATE_BUCKET=my-project-churnwatch-tmp"; \
-		echo "(and gcloud credentials; 'make template-spec' writes a local spec without cloud)"; \
+		echo "make template: set PROJECT and TEMPLATE_BUCKET (terraform output dataflow_bucket), e.g."; \
+		echo "  make template PROJECT=my-project TEMPLATE_BUCKET=my-project-churnwatch-dataflow"; \
+		echo "It needs docker and gcloud credentials; 'make template-spec' works offline."; \
 		exit 2; \
 	fi
+	docker build -f infra/flex-template/Dockerfile -t $(TEMPLATE_IMAGE) .
+	docker push $(TEMPLATE_IMAGE)
 	gcloud dataflow flex-template build gs://$(TEMPLATE_BUCKET)/templates/churnwatch.json \
-		--project $(PROJECT) \
-		--image-gcr-path $(TEMPLATE_IMAGE) \
-		--sdk-language PYTHON \
-		--flavor python3 \
-		--metadata-file infra/flex-template/metadata.json \
-		--dockerfile infra/flex-template/Dockerfile \
-		--staging-location gs://$(TEMPLATE_BUCKET)/staging \
-		--temp-location gs://$(TEMPLATE_BUCKET)/temp \
-		--env FLEX_TEMPLATE_PYTHON_PY_FILE=/template/infra/flex-template/main.py \
-		--env FLEX_TEMPLATE_PYTHON_SETUP_FILE=/template/setup.py \
-		.
+		--project $(PROJECT) $(FLEX_SPEC_ARGS)
+	@echo "template_gcs_path = gs://$(TEMPLATE_BUCKET)/templates/churnwatch.json"
 
-# Local template spec (image + metadata, the same shape gcloud uploads); no cloud needed.
-template-spec: $(STAMP)
-	$(PY) infra/flex-template/spec.py --image "$(TEMPLATE_IMAGE)" --out $(TEMPLATE_SPEC)
+# The same spec gcloud uploads (image + metadata, validated by gcloud), written locally.
+template-spec:
+	@mkdir -p $(dir $(TEMPLATE_SPEC))
+	gcloud dataflow flex-template build gs://local-only/churnwatch.json $(FLEX_SPEC_ARGS) \
+		--print-only --format=json \
+		| $(PYTHON) -c 'import json, sys; print(json.loads(sys.stdin.read()))' > $(TEMPLATE_SPEC).tmp
+	mv $(TEMPLATE_SPEC).tmp $(TEMPLATE_SPEC)
+	@echo "wrote $(TEMPLATE_SPEC)"
