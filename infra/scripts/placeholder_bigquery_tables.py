@@ -39,8 +39,12 @@ def field(spec: schemas.FieldSpec) -> dict:
     if spec.avro_type == "map":  # repeated key/value records, the usual BigQuery shape
         kv = [
             {"name": "key", "type": "STRING", "mode": "REQUIRED", "description": "Map key."},
-            {"name": "value", "type": PRIMITIVE[spec.items], "mode": "NULLABLE",
-             "description": "Map value."},
+            {
+                "name": "value",
+                "type": PRIMITIVE[spec.items],
+                "mode": "NULLABLE",
+                "description": "Map value.",
+            },
         ]
         return {**out, "type": "RECORD", "mode": "REPEATED", "fields": kv}
     kind = "TIMESTAMP" if spec.is_timestamp else PRIMITIVE[spec.avro_type]
