@@ -18,7 +18,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/churnwatch demo
 
-test: $(STAMP) $(TOOLS_STAMP)
+test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -50,6 +50,9 @@ $(TOOLS_STAMP): requirements-tools.txt
 	@touch $(TOOLS_STAMP)
 
 tools: $(TOOLS_STAMP)
+
+# The infra tests need the tools venv (an extra prerequisite of the `test` target above).
+test: $(TOOLS_STAMP)
 
 REGION ?= europe-west1
 GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
