@@ -114,7 +114,12 @@ variable "message_retention_duration" {
   default     = "604800s"
 
   validation {
-    condition     = can(regex("^[0-9]+s$", var.message_retention_duration)) && tonumber(trimsuffix(var.message_retention_duration, "s")) >= 600 && tonumber(trimsuffix(var.message_retention_duration, "s")) <= 604800
+    # && does not short-circuit in Terraform: try() keeps a malformed value from erroring here.
+    condition = try(
+      tonumber(regex("^([0-9]+)s$", var.message_retention_duration)[0]) >= 600 &&
+      tonumber(regex("^([0-9]+)s$", var.message_retention_duration)[0]) <= 604800,
+      false
+    )
     error_message = "message_retention_duration must be between 600s and 604800s."
   }
 }
