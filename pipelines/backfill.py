@@ -21,9 +21,8 @@ from churnwatch.warehouse import prepare_warehouse
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 from pipelines.flow import ChurnwatchFlow, FlowConfig
 from pipelines.options import ChurnwatchOptions
-from pipelines.streaming import SINKS  # the same tables as the stream
+from pipelines.streaming import write_outputs
 from transforms.file_io import ReadMessageLog
-from transforms.warehouse_io import WriteToWarehouse
 
 
 class BackfillOptions(PipelineOptions):
@@ -45,9 +44,7 @@ def build_pipeline(p: beam.Pipeline, input_pattern: str, options: ChurnwatchOpti
         config, aggregates=dataclasses.replace(config.aggregates, early_firing_seconds=None)
     )
     outputs = messages | "Churnwatch" >> ChurnwatchFlow(config)
-    for name, table in SINKS.items():
-        if name in outputs:
-            outputs[name] | f"Write_{name}" >> WriteToWarehouse(options.warehouse, table)
+    write_outputs(outputs, options)  # the same tables as the stream
     return outputs
 
 

@@ -24,7 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from churnwatch.warehouse import prepare_warehouse
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 from pipelines.flow import ChurnwatchFlow, FlowConfig
-from pipelines.options import ChurnwatchOptions
+from pipelines.options import ChurnwatchOptions, is_dataflow, validate_dataflow
 from transforms.alerts_io import PublishAlerts
 from transforms.pubsub_io import ReadMessages, request_stop
 from transforms.warehouse_io import WriteToWarehouse
@@ -38,6 +38,15 @@ SINKS = {
     "aggregates": "feedback_aggregates",
     "spike_alerts": "churn_alerts",
 }
+
+
+def write_outputs(outputs: dict, options: ChurnwatchOptions) -> None:
+    """Every flow output that has a table goes to ``--warehouse`` (stream and backfill)."""
+    for name, table in SINKS.items():
+        if name in outputs:
+            outputs[name] | f"Write_{name}" >> WriteToWarehouse(
+                options.warehouse, table, bigquery=options.bigquery_write_config()
+            )
 
 
 def build_pipeline(p: beam.Pipeline, options: ChurnwatchOptions, run_id: str) -> dict:
@@ -60,9 +69,7 @@ def build_pipeline(p: beam.Pipeline, options: ChurnwatchOptions, run_id: str) ->
         p | "ReadCustomer" >> read(options.customer_subscription),
     )
     outputs = messages | "Churnwatch" >> ChurnwatchFlow(FlowConfig.from_options(options))
-    for name, table in SINKS.items():
-        if name in outputs:
-            outputs[name] | f"Write_{name}" >> WriteToWarehouse(options.warehouse, table)
+    write_outputs(outputs, options)
     if options.alerts_topic:
         outputs["alerts"] | "PublishAlerts" >> PublishAlerts(options.alerts_topic)
     return outputs
@@ -79,6 +86,8 @@ def make_options(argv: Sequence[str] | None) -> PipelineOptions:
     standard.streaming = True
     churn = options.view_as(ChurnwatchOptions)
     churn.validate_churnwatch()
+    if is_dataflow(options):
+        validate_dataflow(options)
     if churn.read_binding() == "local" and (standard.runner or "DirectRunner") == "DirectRunner":
         standard.runner = LOCAL_RUNNER
     return options
