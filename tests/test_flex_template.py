@@ -9,6 +9,7 @@ must reach the pipeline's own option validation), and the spec with gcloud's off
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import sys
 from typing import Any
 
 import pytest
+from apache_beam.io.gcp.bigquery import StorageWriteToBigQuery
 
 from churnwatch.warehouse import WarehouseUrl
 from pipelines.options import SUBSCRIPTION_RE, TOPIC_RE, ChurnwatchOptions
@@ -29,6 +31,7 @@ from tests.infra_tools import (
     failed_summary,
     skip_comments,
 )
+from transforms.bigquery_io import STORAGE_WRITE_API
 
 METADATA = FLEX_DIR / "metadata.json"
 DOCKERFILE = FLEX_DIR / "Dockerfile"
@@ -52,7 +55,8 @@ BAD_BY_NAME = {
     "customer_subscription": "customer-events-churnwatch",
     "alerts_topic": "projects/churnwatch-example/subscriptions/churn-alerts",
     "warehouse": "duckdb:///churnwatch.duckdb",  # a local file means nothing on Dataflow
-    "pubsub_read": "fast",
+    "pubsub_read": "local",  # the DirectRunner binding; validate_dataflow rejects it
+    "bigquery_write_method": "FILE_LOADS",
     "model_params": "/template/params/bgnbd.yaml",
     "routing_policy": "/template/policy/routing.json",
 }
@@ -196,6 +200,22 @@ def test_dockerfile_env_files_exist_and_are_copied():
         )
     # Every package setup.py installs is copied (a missing one fails only at launch).
     assert {"churnwatch", "transforms", "pipelines", "schemas", "setup.py"} <= copied
+
+
+def test_launcher_can_build_the_storage_write_api_graph_offline():
+    # The default write method is a cross-language transform: building the graph runs Beam's
+    # Java expansion service. The image needs a JRE and the very jar Beam will ask for.
+    flags = pipeline_flags()
+    assert flags["bigquery_write_method"].default == STORAGE_WRITE_API
+    source = inspect.getsource(StorageWriteToBigQuery.__init__)
+    (target,) = re.findall(r"BeamJarExpansionService\(\s*'([^']+)'", source)
+    runs = " ".join(rest for word, rest in dockerfile_instructions() if word == "RUN")
+    assert re.search(r"apt-get install [^&]*openjdk-\d+-jre-headless", runs)
+    assert f"J.path_to_beam_jar('{target}')" in runs, f"prefetch the jar of {target}"
+    # Fetched as the user that launches (Beam caches under ~/.apache_beam), after USER.
+    words = [word for word, _ in dockerfile_instructions()]
+    prefetch = max(i for i, (w, r) in enumerate(dockerfile_instructions()) if target in r)
+    assert words.index("USER") < prefetch
 
 
 def test_checkov_dockerfile_has_no_failed_checks():

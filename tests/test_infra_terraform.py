@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from churnwatch import schemas, topology
+from pipelines.options import ChurnwatchOptions
+from pipelines.streaming import make_options
 from tests.infra_tools import (
     FLEX_DIR,
     MIN_REASON_WORDS,
@@ -271,13 +273,14 @@ def test_bigquery_tables_json_has_every_table_in_the_agreed_format():
     assert set(tables) == set(specs)
     for name, table in tables.items():
         spec = specs[name]
-        assert set(table) == {
+        # The agreed keys must be there; extra keys (e.g. version_field) are ignored by Terraform.
+        assert {
             "description",
             "schema",
             "time_partitioning",
             "clustering",
             "primary_key",
-        }
+        } <= set(table)
         assert isinstance(table["description"], str)
         names = [field["name"] for field in table["schema"]]
         assert names == list(spec.column_names), name  # columns come from the schema loader
@@ -341,6 +344,51 @@ def test_flex_template_job_parameters_are_template_parameters(config, metadata):
     assert job["service_account_email"] == "${google_service_account.dataflow.email}"
     for attr in ("machine_type", "max_workers", "region", "container_spec_gcs_path"):
         assert job[attr].startswith("${var."), attr
+
+
+def resolve_parameter(config: Config, expression: str, project: str) -> str:
+    """The value Terraform would pass, for the expression kinds dataflow.tf uses."""
+    defaults = {name: body.get("default") for name, body in config.variables.items()}
+    defaults["project"] = project
+    ref = re.fullmatch(r'\$\{(google_pubsub_\w+)\.(\w+)\["(\w+)"\]\.id\}', expression)
+    if ref:
+        rtype, name, key = ref.groups()
+        kind = "subscriptions" if rtype == "google_pubsub_subscription" else "topics"
+        return f"projects/{project}/{kind}/{config.instances(rtype, name)[key]['name']}"
+    dataset = config.resources[("google_bigquery_dataset", "warehouse")]["dataset_id"]
+    text = expression.replace("${google_bigquery_dataset.warehouse.dataset_id}", dataset)
+    text = re.sub(r"\$\{tostring\(var\.(\w+)\)\}", lambda m: str(defaults[m.group(1)]), text)
+    text = re.sub(r"\$\{var\.(\w+)\}", lambda m: str(defaults[m.group(1)]), text)
+    assert "${" not in text, f"cannot resolve {expression}"
+    return text
+
+
+def test_the_job_terraform_starts_passes_the_pipelines_dataflow_checks(config):
+    # What the launcher runs: the job's parameters as flags, plus the environment Dataflow
+    # passes (project, region, temp location, service account) and the setup file from the
+    # Dockerfile. make_options() runs validate_churnwatch() and validate_dataflow().
+    (job,) = config.of_type("google_dataflow_flex_template_job").values()
+    project = "churnwatch-example"
+    argv = [
+        f"--{name}={resolve_parameter(config, value, project)}"
+        for name, value in job["parameters"].items()
+    ]
+    account = config.variables["service_account_name"]["default"]
+    argv += [
+        "--runner=DataflowRunner",
+        f"--project={project}",
+        f"--region={config.variables['region']['default']}",
+        f"--temp_location=gs://{project}-churnwatch-dataflow/temp",
+        f"--service_account_email={account}@{project}.iam.gserviceaccount.com",
+        f"--setup_file={REPO / 'setup.py'}",
+    ]
+    options = make_options(argv)  # raises ValueError naming every problem
+    churn = options.view_as(ChurnwatchOptions)
+    assert churn.feedback_subscription == (
+        f"projects/{project}/subscriptions/{topology.TOPICS['feedback'][1]}"
+    )
+    assert churn.warehouse == f"bigquery://{project}/churnwatch"
+    assert churn.read_binding() == "native"
 
 
 # --- IAM --------------------------------------------------------------------------------------
