@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench venv clean
+.PHONY: demo test lint format bench venv clean tools template template-spec
 
 $(STAMP): requirements.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,4 +33,55 @@ bench: $(STAMP)
 	$(PY) benchmarks/throughput.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache demo-output
+	rm -rf $(VENV) $(TOOLS_VENV) build *.egg-info .pytest_cache demo-output
+
+# --- infra: static-check tools and the Flex Template (see infra/README.md) -------------------
+TOOLS_VENV ?= .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+TOOLS_PY := $(TOOLS_VENV)/bin/python
+
+$(TOOLS_STAMP): requirements-tools.txt
+	@test -x $(TOOLS_PY) || $(PYTHON) -m venv $(TOOLS_VENV)
+	@echo "installing checkov and python-hcl2 into $(TOOLS_VENV) (about 2 min the first time)..."
+	$(TOOLS_PY) -m pip install --quiet --upgrade pip
+	$(TOOLS_PY) -m pip install --quiet $$(grep -E '^checkov==' requirements-tools.txt)
+	$(TOOLS_PY) -m pip install --quiet --upgrade --target $(TOOLS_VENV)/hcl2 \
+		$$(grep -E '^(python-hcl2|lark|regex)==' requirements-tools.txt)
+	@touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
+# The infra tests need the tools venv (an extra prerequisite of the `test` target above).
+test: $(TOOLS_STAMP)
+
+REGION ?= europe-west1
+GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+TEMPLATE_IMAGE ?= $(REGION)-docker.pkg.dev/$(or $(PROJECT),PROJECT)/churnwatch/churnwatch-flex:$(GIT_SHA)
+TEMPLATE_SPEC ?= build/flex-template/churnwatch.json
+FLEX_METADATA := infra/flex-template/metadata.json
+FLEX_SPEC_ARGS = --image $(TEMPLATE_IMAGE) --sdk-language PYTHON \
+	--metadata-file $(FLEX_METADATA) --enable-streaming-engine
+
+# Builds and pushes the launcher image, uploads the template spec. Needs docker and gcloud
+# credentials (gcloud auth configure-docker $(REGION)-docker.pkg.dev) and `terraform apply` first.
+template:
+	@if [ -z "$(PROJECT)" ] || [ -z "$(TEMPLATE_BUCKET)" ]; then \
+		echo "make template: set PROJECT and TEMPLATE_BUCKET (terraform output dataflow_bucket), e.g."; \
+		echo "  make template PROJECT=my-project TEMPLATE_BUCKET=my-project-churnwatch-dataflow"; \
+		echo "It needs docker and gcloud credentials; 'make template-spec' works offline."; \
+		exit 2; \
+	fi
+	docker build -f infra/flex-template/Dockerfile -t $(TEMPLATE_IMAGE) .
+	docker push $(TEMPLATE_IMAGE)
+	gcloud dataflow flex-template build gs://$(TEMPLATE_BUCKET)/templates/churnwatch.json \
+		--project $(PROJECT) $(FLEX_SPEC_ARGS)
+	@echo "template_gcs_path = gs://$(TEMPLATE_BUCKET)/templates/churnwatch.json"
+
+# The same spec gcloud uploads (image + metadata, validated by gcloud), written locally.
+template-spec:
+	@mkdir -p $(dir $(TEMPLATE_SPEC))
+	gcloud dataflow flex-template build gs://local-only/churnwatch.json $(FLEX_SPEC_ARGS) \
+		--print-only --format=json \
+		| $(PYTHON) -c 'import json, sys; print(json.loads(sys.stdin.read()))' > $(TEMPLATE_SPEC).tmp
+	mv $(TEMPLATE_SPEC).tmp $(TEMPLATE_SPEC)
+	@echo "wrote $(TEMPLATE_SPEC)"
