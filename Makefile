@@ -78,6 +78,7 @@ template:
 	@echo "template_gcs_path = gs://$(TEMPLATE_BUCKET)/templates/churnwatch.json"
 
 # The same spec gcloud uploads (image + metadata, validated by gcloud), written locally.
+# gcloud --format=json prints the spec as one JSON string, hence the json.load + print.
 template-spec:
 	@mkdir -p $(dir $(TEMPLATE_SPEC))
 	gcloud dataflow flex-template build gs://local-only/churnwatch.json $(FLEX_SPEC_ARGS) \

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+PREFIX = "/bigquery/v2/projects/"
 INSERT_ALL = re.compile(
     r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables/([^/]+)/insertAll$"
 )
@@ -29,6 +30,7 @@ class LoopbackBigQuery:
         self.refuse = refuse
         self.requests: list[tuple[str, str, Any]] = []
         self.stored: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.resources: dict[str, dict[str, Any]] = {}  # path -> dataset / table resource
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -72,15 +74,36 @@ class LoopbackBigQuery:
         )
         return path
 
-    def _answer(self, method: str, path: str, body: Any) -> dict[str, Any]:
+    def _answer(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
         with self._lock:
             self.requests.append((method, path, body))
         if path == "/token":
-            return {"access_token": "loopback-token", "expires_in": 3600, "token_type": "Bearer"}
+            return 200, {
+                "access_token": "loopback-token",
+                "expires_in": 3600,
+                "token_type": "Bearer",
+            }
         match = INSERT_ALL.match(path)
-        if not match:
-            return body if isinstance(body, dict) else {}
-        table = match.group(3)
+        if match:
+            return 200, self._insert_all(match.group(3), body)
+        if method == "GET":  # datasets.get / tables.get
+            with self._lock:
+                found = self.resources.get(path)
+            if found is None:
+                return 404, {"error": {"code": 404, "message": f"Not found: {path}"}}
+            return 200, found
+        # datasets.insert / tables.insert: keep the resource under its GET path
+        ref = body.get("tableReference") or body.get("datasetReference")
+        where = f"{PREFIX}{ref['projectId']}/datasets/{ref['datasetId']}"
+        if "tableId" in ref:
+            where += f"/tables/{ref['tableId']}"
+        with self._lock:
+            if where in self.resources:
+                return 409, {"error": {"code": 409, "message": f"Already Exists: {where}"}}
+            self.resources[where] = body
+        return 200, body
+
+    def _insert_all(self, table: str, body: dict[str, Any]) -> dict[str, Any]:
         rows = body.get("rows", [])
         refused = {}
         for index, row in enumerate(rows):
@@ -118,8 +141,9 @@ class LoopbackBigQuery:
                 body: Any = raw.decode()
                 if raw and "json" in content:
                     body = json.loads(raw)
-                reply = json.dumps(loopback._answer(method, self.path.split("?")[0], body))
-                self.send_response(200)
+                status, answer = loopback._answer(method, self.path.split("?")[0], body)
+                reply = json.dumps(answer)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()

@@ -1,8 +1,8 @@
 """BigQueryWarehouse through the real google-cloud-bigquery client and its HTTP requests.
 
-The client talks to a loopback HTTP server that records each request and answers as the
-BigQuery REST API does for an insert (it echoes the resource). What is checked is exactly
-what BigQuery would receive: the dataset, each table with partitioning and clustering,
+The client talks to the loopback BigQuery endpoint (``tests/bigquery_loopback.py``), which
+records each request and answers gets and inserts as the REST API does. What is checked
+is exactly what BigQuery would receive: the dataset, each table with partitioning and clustering,
 and each ``current_*`` view with its SQL.
 
 ``test_live_bigquery_round_trip`` runs against a real project when
@@ -11,11 +11,8 @@ and each ``current_*`` view with its SQL.
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from google.api_core.client_options import ClientOptions
@@ -24,56 +21,38 @@ from google.cloud import bigquery
 
 from churnwatch import schemas
 from churnwatch.warehouse.bigquery import BigQueryWarehouse, table_schema
+from tests.bigquery_loopback import LoopbackBigQuery
 
 PROJECT = "churnwatch-prod"
 DATASET = "churnwatch"
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    requests: list[tuple[str, str, dict]] = []
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
-        self.requests.append(("POST", self.path.split("?")[0], body))
-        reply = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(reply)))
-        self.end_headers()
-        self.wfile.write(reply)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def recorded():
-    _Recorder.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    client = bigquery.Client(
-        project=PROJECT,
-        credentials=AnonymousCredentials(),
-        client_options=ClientOptions(api_endpoint=f"http://127.0.0.1:{server.server_port}"),
-    )
-    yield client, _Recorder.requests
-    server.shutdown()
+def loopback():
+    with LoopbackBigQuery(refuse=lambda table, row: None) as server:
+        client = bigquery.Client(
+            project=PROJECT,
+            credentials=AnonymousCredentials(),
+            client_options=ClientOptions(api_endpoint=server.url),
+        )
+        yield client, server
 
 
-def test_ensure_tables_sends_dataset_tables_and_views(recorded):
-    client, requests = recorded
-    done = BigQueryWarehouse(PROJECT, DATASET, location="EU", client=client).ensure_tables()
+def test_ensure_tables_sends_dataset_tables_and_views(loopback):
+    client, server = loopback
+    created = BigQueryWarehouse(PROJECT, DATASET, location="EU", client=client).ensure_tables()
 
-    paths = [path for _method, path, _body in requests]
-    assert paths[0] == f"/bigquery/v2/projects/{PROJECT}/datasets"
-    assert set(paths[1:]) == {f"/bigquery/v2/projects/{PROJECT}/datasets/{DATASET}/tables"}
-    dataset = requests[0][2]
+    inserts = [(path, body) for method, path, body in server.requests if method == "POST"]
+    assert inserts[0][0] == f"/bigquery/v2/projects/{PROJECT}/datasets"
+    assert {path for path, _ in inserts[1:]} == {
+        f"/bigquery/v2/projects/{PROJECT}/datasets/{DATASET}/tables"
+    }
+    dataset = inserts[0][1]
     assert dataset["datasetReference"] == {"projectId": PROJECT, "datasetId": DATASET}
     assert dataset["location"] == "EU"
 
-    bodies = {body["tableReference"]["tableId"]: body for _m, _p, body in requests[1:]}
-    assert set(bodies) == set(done)
+    bodies = {body["tableReference"]["tableId"]: body for _path, body in inserts[1:]}
+    assert [DATASET, *bodies] == created
     for name, spec in schemas.tables().items():
         table = bodies[name]
         assert table["schema"] == table_schema(spec)
@@ -82,6 +61,17 @@ def test_ensure_tables_sends_dataset_tables_and_views(recorded):
         view = bodies[f"current_{name}"]
         assert f"`{PROJECT}.{DATASET}.{name}`" in view["view"]["query"]
         assert view["view"]["useLegacySql"] is False
+
+
+def test_ensure_tables_only_reads_when_everything_exists(loopback):
+    """A second start (or one after `terraform apply`) creates nothing: GETs only."""
+    client, server = loopback
+    warehouse = BigQueryWarehouse(PROJECT, DATASET, client=client)
+    warehouse.ensure_tables()
+    server.requests.clear()
+    assert warehouse.ensure_tables() == []
+    assert {method for method, _path, _body in server.requests} == {"GET"}
+    assert len(server.requests) == 1 + 2 * len(schemas.tables())  # dataset + table and view
 
 
 def test_live_bigquery_round_trip():

@@ -221,23 +221,40 @@ class BigQueryWarehouse:
         self.client = client or bigquery.Client(project=project)
 
     def ensure_tables(self, names=None) -> list[str]:
-        """Create what is missing (idempotent); returns the tables and views ensured."""
+        """Create what is missing; returns what was created (empty when all exist).
+
+        Looks before creating, so it needs only read access where Terraform already made
+        everything (the Dataflow account has ``dataEditor`` on the dataset, not
+        ``datasets.create`` on the project).
+        """
+        from google.api_core.exceptions import NotFound
         from google.cloud import bigquery
 
-        dataset = bigquery.Dataset(f"{self.project}.{self.dataset}")
-        dataset.location = self.location
-        self.client.create_dataset(dataset, exists_ok=True)
-        done = []
+        created = []
+        dataset_id = f"{self.project}.{self.dataset}"
+        try:
+            self.client.get_dataset(dataset_id)
+        except NotFound:
+            dataset = bigquery.Dataset(dataset_id)
+            dataset.location = self.location
+            self.client.create_dataset(dataset, exists_ok=True)
+            created.append(self.dataset)
         for name in names or sorted(tables()):
             spec = tables()[name]
-            resource = table_resource(spec, self.project, self.dataset)
-            self.client.create_table(bigquery.Table.from_api_repr(resource), exists_ok=True)
-            done.append(name)
-            sql = current_view_sql(spec, self.project, self.dataset)
+            wanted = [(name, bigquery.Table.from_api_repr(table_resource(spec, *self._ids())))]
+            sql = current_view_sql(spec, *self._ids())
             if sql:
-                view = bigquery.Table(f"{self.project}.{self.dataset}.current_{name}")
+                view = bigquery.Table(f"{dataset_id}.current_{name}")
                 view.view_query = sql
                 view.description = f"Newest row per primary key of {name}."
-                self.client.create_table(view, exists_ok=True)
-                done.append(f"current_{name}")
-        return done
+                wanted.append((f"current_{name}", view))
+            for table_id, resource in wanted:
+                try:
+                    self.client.get_table(f"{dataset_id}.{table_id}")
+                except NotFound:
+                    self.client.create_table(resource, exists_ok=True)
+                    created.append(table_id)
+        return created
+
+    def _ids(self) -> tuple[str, str]:
+        return self.project, self.dataset
