@@ -71,7 +71,9 @@ def build_pipeline(p: beam.Pipeline, options: ChurnwatchOptions, run_id: str) ->
     outputs = messages | "Churnwatch" >> ChurnwatchFlow(FlowConfig.from_options(options))
     write_outputs(outputs, options)
     if options.alerts_topic:
-        outputs["alerts"] | "PublishAlerts" >> PublishAlerts(options.alerts_topic)
+        # Real Pub/Sub stamps the schema attributes itself; the emulator has no topic schemas.
+        emulator = binding == "local"
+        outputs["alerts"] | "PublishAlerts" >> PublishAlerts(options.alerts_topic, emulator)
     return outputs
 
 

@@ -22,6 +22,7 @@ from google.cloud import bigquery
 from churnwatch import schemas
 from churnwatch.warehouse.bigquery import BigQueryWarehouse, table_schema
 from tests.bigquery_loopback import LoopbackBigQuery
+from tests.helpers import filler_row
 
 PROJECT = "churnwatch-prod"
 DATASET = "churnwatch"
@@ -89,12 +90,6 @@ def test_live_bigquery_round_trip():
     client = bigquery.Client(project=project)
     BigQueryWarehouse(project, dataset, client=client).ensure_tables(["feedback_aggregates"])
     try:
-
-        def filler(c):  # any valid value for a required column
-            if c.nullable:
-                return None
-            return c.symbols[0] if c.symbols else {"string": "x"}.get(c.avro_type, 0)
-
         base = {
             "window_kind": "FIXED",
             "window_start": 1_764_000_000_000,
@@ -103,9 +98,8 @@ def test_live_bigquery_round_trip():
             "dimension_value": "smb",
             "updated_at": 1_764_086_400_000,
         }
-        columns = schemas.table("feedback_aggregates").columns
         rows = [
-            {**{c.name: filler(c) for c in columns}, **base, "pane_index": pane, "events": pane}
+            filler_row("feedback_aggregates", **base, pane_index=pane, events=pane)
             for pane in (0, 1, 2)
         ]
         with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:

@@ -168,3 +168,18 @@ def test_refused_rows_become_sink_dead_letters_with_row_and_error(failure):
     assert b'"event_id": "e1"' in letter["payload"]
     assert "no such field" in letter["error"]
     assert letter["dead_letter_id"] == "feedback_events:SINK:m1"
+
+
+def test_alerts_leave_pubsubs_own_schema_attributes_to_pubsub():
+    """Keys starting with goog are Pub/Sub's: on Dataflow the topic schema sets them."""
+    from tests.helpers import filler_row
+    from transforms.alerts_io import alert_message
+
+    row = filler_row(
+        "churn_alerts", alert_id="a1", alert_type="SILENT_CHURN", owner="o", detected_at=1
+    )
+    production = alert_message(row, stamp_schema_attributes=False)
+    assert not any(key.startswith("goog") for key in production.attributes)
+    assert production.attributes["alert_id"] == "a1"
+    emulator = alert_message(row, stamp_schema_attributes=True)
+    assert emulator.attributes["googclient_schemaencoding"] == "BINARY"
