@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench venv clean tools template template-spec
+.PHONY: demo test lint format bench venv clean tools template template-spec deploy
 
 $(STAMP): requirements.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -86,3 +86,19 @@ template-spec:
 		| $(PYTHON) -c 'import json, sys; print(json.loads(sys.stdin.read()))' > $(TEMPLATE_SPEC).tmp
 	mv $(TEMPLATE_SPEC).tmp $(TEMPLATE_SPEC)
 	@echo "wrote $(TEMPLATE_SPEC)"
+
+# One command from an empty project to a running streaming job (docs/deploy.md): the
+# infrastructure, then the launcher image and template spec, then the job. Needs terraform,
+# docker and gcloud credentials; terraform shows each plan and asks before applying it.
+TF := terraform -chdir=infra/terraform
+deploy:
+	@if [ -z "$(PROJECT)" ]; then \
+		echo "make deploy: set PROJECT, e.g. make deploy PROJECT=my-project [REGION=europe-west1]"; \
+		exit 2; \
+	fi
+	$(TF) init -input=false
+	$(TF) apply -var project=$(PROJECT) -var region=$(REGION)
+	bucket=$$($(TF) output -raw dataflow_bucket); bucket=$${bucket#gs://}; \
+	$(MAKE) template PROJECT=$(PROJECT) TEMPLATE_BUCKET=$$bucket && \
+	$(TF) apply -var project=$(PROJECT) -var region=$(REGION) \
+		-var template_gcs_path=gs://$$bucket/templates/churnwatch.json
