@@ -41,7 +41,10 @@ def build_pipeline(p: beam.Pipeline, input_pattern: str, options: ChurnwatchOpti
     config = FlowConfig.from_options(options)
     # Bounded input has no processing-time clock: windows fire on the watermark only.
     config = dataclasses.replace(
-        config, aggregates=dataclasses.replace(config.aggregates, early_firing_seconds=None)
+        config,
+        aggregates=dataclasses.replace(config.aggregates, early_firing_seconds=None),
+        # ...and deadline timers fire once, at +inf, after all input: fire every one then.
+        tracking=config.tracking and dataclasses.replace(config.tracking, bounded=True),
     )
     outputs = messages | "Churnwatch" >> ChurnwatchFlow(config)
     write_outputs(outputs, options)  # the same tables as the stream
