@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench venv clean
+.PHONY: demo test lint format bench venv clean tools template template-spec deploy
 
 $(STAMP): requirements.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,4 +33,72 @@ bench: $(STAMP)
 	$(PY) benchmarks/throughput.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache demo-output
+	rm -rf $(VENV) $(TOOLS_VENV) build *.egg-info .pytest_cache demo-output
+
+# --- infra: static-check tools and the Flex Template (see infra/README.md) -------------------
+TOOLS_VENV ?= .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
+TOOLS_PY := $(TOOLS_VENV)/bin/python
+
+$(TOOLS_STAMP): requirements-tools.txt
+	@test -x $(TOOLS_PY) || $(PYTHON) -m venv $(TOOLS_VENV)
+	@echo "installing checkov and python-hcl2 into $(TOOLS_VENV) (about 2 min the first time)..."
+	$(TOOLS_PY) -m pip install --quiet --upgrade pip
+	$(TOOLS_PY) -m pip install --quiet $$(grep -E '^checkov==' requirements-tools.txt)
+	$(TOOLS_PY) -m pip install --quiet --upgrade --target $(TOOLS_VENV)/hcl2 \
+		$$(grep -E '^(python-hcl2|lark|regex)==' requirements-tools.txt)
+	@touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
+# The infra tests need the tools venv (an extra prerequisite of the `test` target above).
+test: $(TOOLS_STAMP)
+
+REGION ?= europe-west1
+GIT_SHA := $(shell git rev-parse --short HEAD 2>/dev/null || echo dev)
+TEMPLATE_IMAGE ?= $(REGION)-docker.pkg.dev/$(or $(PROJECT),PROJECT)/churnwatch/churnwatch-flex:$(GIT_SHA)
+TEMPLATE_SPEC ?= build/flex-template/churnwatch.json
+FLEX_METADATA := infra/flex-template/metadata.json
+FLEX_SPEC_ARGS = --image $(TEMPLATE_IMAGE) --sdk-language PYTHON \
+	--metadata-file $(FLEX_METADATA) --enable-streaming-engine
+
+# Builds and pushes the launcher image, uploads the template spec. Needs docker and gcloud
+# credentials (gcloud auth configure-docker $(REGION)-docker.pkg.dev) and `terraform apply` first.
+template:
+	@if [ -z "$(PROJECT)" ] || [ -z "$(TEMPLATE_BUCKET)" ]; then \
+		echo "make template: set PROJECT and TEMPLATE_BUCKET (terraform output dataflow_bucket), e.g."; \
+		echo "  make template PROJECT=my-project TEMPLATE_BUCKET=my-project-churnwatch-dataflow"; \
+		echo "It needs docker and gcloud credentials; 'make template-spec' works offline."; \
+		exit 2; \
+	fi
+	docker build -f infra/flex-template/Dockerfile -t $(TEMPLATE_IMAGE) .
+	docker push $(TEMPLATE_IMAGE)
+	gcloud dataflow flex-template build gs://$(TEMPLATE_BUCKET)/templates/churnwatch.json \
+		--project $(PROJECT) $(FLEX_SPEC_ARGS)
+	@echo "template_gcs_path = gs://$(TEMPLATE_BUCKET)/templates/churnwatch.json"
+
+# The same spec gcloud uploads (image + metadata, validated by gcloud), written locally.
+# gcloud --format=json prints the spec as one JSON string, hence the json.load + print.
+template-spec:
+	@mkdir -p $(dir $(TEMPLATE_SPEC))
+	gcloud dataflow flex-template build gs://local-only/churnwatch.json $(FLEX_SPEC_ARGS) \
+		--print-only --format=json \
+		| $(PYTHON) -c 'import json, sys; print(json.loads(sys.stdin.read()))' > $(TEMPLATE_SPEC).tmp
+	mv $(TEMPLATE_SPEC).tmp $(TEMPLATE_SPEC)
+	@echo "wrote $(TEMPLATE_SPEC)"
+
+# One command from an empty project to a running streaming job (docs/deploy.md): the
+# infrastructure, then the launcher image and template spec, then the job. Needs terraform,
+# docker and gcloud credentials; terraform shows each plan and asks before applying it.
+TF := terraform -chdir=infra/terraform
+deploy:
+	@if [ -z "$(PROJECT)" ]; then \
+		echo "make deploy: set PROJECT, e.g. make deploy PROJECT=my-project [REGION=europe-west1]"; \
+		exit 2; \
+	fi
+	$(TF) init -input=false
+	$(TF) apply -var project=$(PROJECT) -var region=$(REGION)
+	bucket=$$($(TF) output -raw dataflow_bucket); bucket=$${bucket#gs://}; \
+	$(MAKE) template PROJECT=$(PROJECT) TEMPLATE_BUCKET=$$bucket && \
+	$(TF) apply -var project=$(PROJECT) -var region=$(REGION) \
+		-var template_gcs_path=gs://$$bucket/templates/churnwatch.json

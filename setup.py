@@ -24,9 +24,10 @@ setup(
         "numpy>=2",
         "scipy>=1.17",
         "PyYAML>=6",
+        # Stream quality runs on the workers by default (--stream_quality=on).
+        "great-expectations>=1.24,<2",
     ],
     extras_require={
-        "quality": ["great-expectations>=1.24,<2"],
         "report": ["matplotlib>=3.11"],
         "notify": ["aiosmtpd>=1.4"],
     },

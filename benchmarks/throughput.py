@@ -77,7 +77,10 @@ def run_beam(build: Callable[[beam.Pipeline], None]) -> float:
 def stages(log: Path, db: Path) -> dict[str, Callable[[beam.Pipeline], None]]:
     config = FlowConfig(dedupe_ttl_seconds=7 * 86400, future_tolerance_seconds=300)
     tracking = TrackingSetup(
-        DetectorConfig(drain_guard_seconds=None), load_params(None), RoutingPolicy.load()
+        DetectorConfig(drain_guard_seconds=None),
+        load_params(None),
+        RoutingPolicy.load(),
+        bounded=True,  # as pipelines/backfill.py runs it on bounded input
     )
     detect_config = dataclasses.replace(config, tracking=tracking)
     # Stream quality: one GX validation per table and (daily) window; the once-per-process

@@ -19,6 +19,7 @@ COMMANDS = {
     "docs": "churnwatch.commands.docs",
     "report": "churnwatch.commands.report",
     "notify": "churnwatch.commands.notify",
+    "infra-tables": "churnwatch.commands.infra_tables",
     "quality": "churnwatch.commands.quality",
 }
 

@@ -363,3 +363,8 @@ def _push(values: list[float], value: float) -> None:
     values.append(round(value, 3))
     if len(values) > KEEP_RECENT:
         del values[0]
+
+
+def event_order(row: dict[str, Any]) -> tuple[int, str]:
+    """Event time, then event id: the one order every replay of the same events uses."""
+    return row["occurred_at"], row.get("event_id") or ""

@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from churnwatch.detection import AT_RISK_SILENT, SILENT_CHURN, Customer, Detector
+from churnwatch.detection import AT_RISK_SILENT, SILENT_CHURN, Customer, Detector, event_order
 from churnwatch.simulate import Truth
 
 
@@ -33,7 +33,7 @@ def replay(detector: Detector, events: Iterable[dict], until_ms: int) -> list[di
             if alert:
                 alerts.append(alert)
 
-    for row in sorted(events, key=lambda r: r["occurred_at"]):
+    for row in sorted(events, key=event_order):
         fire_until(row["occurred_at"])
         cid = row["customer_id"]
         c = customers.setdefault(cid, Customer())

@@ -21,9 +21,8 @@ from churnwatch.warehouse import prepare_warehouse
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 from pipelines.flow import ChurnwatchFlow, FlowConfig
 from pipelines.options import ChurnwatchOptions
-from pipelines.streaming import SINKS  # the same tables as the stream
+from pipelines.streaming import write_outputs
 from transforms.file_io import ReadMessageLog
-from transforms.warehouse_io import WriteToWarehouse
 
 
 class BackfillOptions(PipelineOptions):
@@ -41,18 +40,18 @@ def build_pipeline(p: beam.Pipeline, input_pattern: str, options: ChurnwatchOpti
     messages = p | "ReadMessageLog" >> ReadMessageLog(input_pattern)
     config = FlowConfig.from_options(options)
     # Bounded input has no processing-time clock: windows fire on the watermark only.
-    # Stream quality is for noticing a broken producer within a window; a bounded load is
-    # checked afterwards by `churnwatch quality` (one checkpoint per table instead of one
-    # validation per day of history: ~0.1 s each, 25 s for two months loaded twice).
     config = dataclasses.replace(
         config,
         aggregates=dataclasses.replace(config.aggregates, early_firing_seconds=None),
+        # ...and deadline timers fire once, at +inf, after all input: fire every one then.
+        tracking=config.tracking and dataclasses.replace(config.tracking, bounded=True),
+        # Stream quality is for noticing a broken producer within a window; a bounded load
+        # is checked afterwards by `churnwatch quality` (one checkpoint per table instead of
+        # one validation per day of history: ~0.1 s each, 25 s for two months loaded twice).
         quality=None,
     )
     outputs = messages | "Churnwatch" >> ChurnwatchFlow(config)
-    for name, table in SINKS.items():
-        if name in outputs:
-            outputs[name] | f"Write_{name}" >> WriteToWarehouse(options.warehouse, table)
+    write_outputs(outputs, options)  # the same tables as the stream
     return outputs
 
 

@@ -6,7 +6,13 @@ import importlib.util
 import re
 from pathlib import Path
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    GoogleCloudOptions,
+    PipelineOptions,
+    SetupOptions,
+    StandardOptions,
+    WorkerOptions,
+)
 
 from churnwatch.aggregation import AggregateConfig
 from churnwatch.commands.evaluate import load_params
@@ -16,6 +22,7 @@ from churnwatch.quality.rules import QualityRules
 from churnwatch.routing import RoutingPolicy
 from churnwatch.spikes import SpikeConfig
 from churnwatch.warehouse import WarehouseUrl
+from transforms.bigquery_io import STORAGE_WRITE_API, WRITE_METHODS, BigQueryWriteConfig
 from transforms.track_customers import TrackingSetup
 
 SUBSCRIPTION_RE = re.compile(
@@ -39,6 +46,19 @@ class ChurnwatchOptions(PipelineOptions):
             "--warehouse",
             default="duckdb:///churnwatch.duckdb",
             help="Where rows go: duckdb:///path/file.duckdb or bigquery://project/dataset.",
+        )
+        parser.add_argument(
+            "--bigquery_write_method",
+            choices=WRITE_METHODS,
+            default=STORAGE_WRITE_API,
+            help="BigQuery warehouse only: STORAGE_WRITE_API (exactly-once appends; a Java "
+            "transform fetched when the graph is built) or STREAMING_INSERTS (pure Python).",
+        )
+        parser.add_argument(
+            "--bigquery_triggering_frequency_seconds",
+            type=int,
+            default=5,
+            help="BigQuery Storage Write API: commit appended rows every this many seconds.",
         )
         parser.add_argument(
             "--day_seconds",
@@ -221,9 +241,11 @@ class ChurnwatchOptions(PipelineOptions):
         )
 
         parser.add_argument(
-            "--no_stream_quality",
-            action="store_true",
-            help="Do not run the data-quality expectation suites on the stream's windows.",
+            "--stream_quality",
+            choices=("on", "off"),
+            default="on",
+            help="Run the data-quality expectation suites on every event-time window of the "
+            "stream (Great Expectations; one validation per table and window): on or off.",
         )
         parser.add_argument(
             "--quality_rules",
@@ -262,6 +284,10 @@ class ChurnwatchOptions(PipelineOptions):
             WarehouseUrl.parse(self.warehouse)
         except ValueError as exc:
             problems.append(str(exc))
+        try:
+            self.bigquery_write_config()
+        except ValueError as exc:
+            problems.append(str(exc))
         if self.day_seconds <= 0:
             problems.append("--day_seconds must be positive")
         if self.idle_stop_seconds is not None and self.idle_stop_seconds <= 0:
@@ -298,6 +324,11 @@ class ChurnwatchOptions(PipelineOptions):
             config, params, RoutingPolicy.load(self.routing_policy), self.customer_shards
         )
 
+    def bigquery_write_config(self) -> BigQueryWriteConfig:
+        return BigQueryWriteConfig(
+            self.bigquery_write_method, self.bigquery_triggering_frequency_seconds
+        )
+
     def aggregate_config(self) -> AggregateConfig:
         return AggregateConfig(
             day_seconds=self.day_seconds,
@@ -325,13 +356,13 @@ class ChurnwatchOptions(PipelineOptions):
         )
 
     def quality_config(self) -> QualityConfig | None:
-        """Stream quality settings, or None with --no_stream_quality."""
-        if self.no_stream_quality:
+        """Stream quality settings, or None with --stream_quality=off."""
+        if self.stream_quality == "off":
             return None
         if importlib.util.find_spec("great_expectations") is None:
             raise ValueError(
-                "stream quality needs great-expectations (pip install 'churnwatch[quality]'); "
-                "or pass --no_stream_quality"
+                "stream quality needs great-expectations (pip install great-expectations); "
+                "or pass --stream_quality=off"
             )
         return QualityConfig(
             day_seconds=self.day_seconds,
@@ -347,3 +378,44 @@ class ChurnwatchOptions(PipelineOptions):
             return self.pubsub_read
         runner = (self.view_as(StandardOptions).runner or "DirectRunner").lower()
         return "local" if "direct" in runner else "native"  # BundleBasedDirectRunner too
+
+
+#: Worker flags a Dataflow deployment must set (see docs/deploy.md); checked before submit.
+DATAFLOW_REQUIRED = {
+    GoogleCloudOptions: ("project", "region", "temp_location", "service_account_email"),
+}
+
+
+def is_dataflow(options: PipelineOptions) -> bool:
+    return "dataflow" in (options.view_as(StandardOptions).runner or "").lower()
+
+
+def validate_dataflow(options: PipelineOptions) -> None:
+    """Fail before submission when a Dataflow run lacks what production needs.
+
+    Streaming Engine is switched on here (it is the only mode we test and size for), and a
+    job must run as its own service account, not the broad default compute one.
+    """
+    cloud = options.view_as(GoogleCloudOptions)
+    cloud.enable_streaming_engine = True
+    problems = [
+        f"--{name} is required on Dataflow"
+        for view, names in DATAFLOW_REQUIRED.items()
+        for name in names
+        if not getattr(options.view_as(view), name)
+    ]
+    setup = options.view_as(SetupOptions)
+    if not (setup.setup_file or options.view_as(WorkerOptions).sdk_container_image):
+        problems.append(
+            "--setup_file ./setup.py (or --sdk_container_image) is required: workers must "
+            "install the churnwatch package"
+        )
+    churn = options.view_as(ChurnwatchOptions)
+    if not churn.warehouse.startswith("bigquery://"):
+        problems.append(f"--warehouse {churn.warehouse!r}: Dataflow writes to bigquery://P/D")
+    if churn.read_binding() != "native":
+        problems.append("--pubsub_read local is for the DirectRunner; use native or auto")
+    if churn.idle_stop_seconds is not None:
+        problems.append("--idle_stop_seconds is for local runs; drain a Dataflow job instead")
+    if problems:
+        raise ValueError("invalid Dataflow options:\n  " + "\n  ".join(problems))

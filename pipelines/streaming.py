@@ -24,7 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from churnwatch.warehouse import prepare_warehouse
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 from pipelines.flow import ChurnwatchFlow, FlowConfig
-from pipelines.options import ChurnwatchOptions
+from pipelines.options import ChurnwatchOptions, is_dataflow, validate_dataflow
 from transforms.alerts_io import PublishAlerts
 from transforms.pubsub_io import ReadMessages, request_stop
 from transforms.warehouse_io import WriteToWarehouse
@@ -40,6 +40,15 @@ SINKS = {
     "quality_results": "quality_results",
     "quality_alerts": "churn_alerts",
 }
+
+
+def write_outputs(outputs: dict, options: ChurnwatchOptions) -> None:
+    """Every flow output that has a table goes to ``--warehouse`` (stream and backfill)."""
+    for name, table in SINKS.items():
+        if name in outputs:
+            outputs[name] | f"Write_{name}" >> WriteToWarehouse(
+                options.warehouse, table, bigquery=options.bigquery_write_config()
+            )
 
 
 def build_pipeline(p: beam.Pipeline, options: ChurnwatchOptions, run_id: str) -> dict:
@@ -62,14 +71,14 @@ def build_pipeline(p: beam.Pipeline, options: ChurnwatchOptions, run_id: str) ->
         p | "ReadCustomer" >> read(options.customer_subscription),
     )
     outputs = messages | "Churnwatch" >> ChurnwatchFlow(FlowConfig.from_options(options))
-    for name, table in SINKS.items():
-        if name in outputs:
-            outputs[name] | f"Write_{name}" >> WriteToWarehouse(options.warehouse, table)
+    write_outputs(outputs, options)
     if options.alerts_topic:
-        outputs["alerts"] | "PublishAlerts" >> PublishAlerts(options.alerts_topic)
+        # Real Pub/Sub stamps the schema attributes itself; the emulator has no topic schemas.
+        emulator = binding == "local"
+        outputs["alerts"] | "PublishAlerts" >> PublishAlerts(options.alerts_topic, emulator)
         if "quality_alerts" in outputs:  # to the data engineer on call, via the notifier
             outputs["quality_alerts"] | "PublishQualityAlerts" >> PublishAlerts(
-                options.alerts_topic
+                options.alerts_topic, emulator
             )
     return outputs
 
@@ -85,6 +94,8 @@ def make_options(argv: Sequence[str] | None) -> PipelineOptions:
     standard.streaming = True
     churn = options.view_as(ChurnwatchOptions)
     churn.validate_churnwatch()
+    if is_dataflow(options):
+        validate_dataflow(options)
     if churn.read_binding() == "local" and (standard.runner or "DirectRunner") == "DirectRunner":
         standard.runner = LOCAL_RUNNER
     return options
@@ -99,7 +110,7 @@ def run(argv: Sequence[str] | None = None, run_id: str | None = None):
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, churn_options, run_id)
     local = churn_options.read_binding() == "local"
-    if local and not churn_options.no_stream_quality:
+    if local and churn_options.stream_quality == "on":
         from churnwatch.quality.gx_runner import prefetch
 
         prefetch()  # GX import overlaps the runner's start, not the first window

@@ -71,3 +71,19 @@ def streaming_options() -> PipelineOptions:
     options = PipelineOptions(["--runner=BundleBasedDirectRunner"])
     options.view_as(StandardOptions).streaming = True
     return options
+
+
+def filler_row(table_name: str, **values: Any) -> dict:
+    """A row of ``table_name`` with any valid value in each required column, then ``values``."""
+    from churnwatch import schemas
+
+    def filler(column) -> Any:
+        if column.nullable:
+            return None
+        if column.symbols:
+            return column.symbols[0]
+        return {"string": "x", "array": [], "map": {}, "bytes": b"", "boolean": False}.get(
+            column.avro_type, 0
+        )
+
+    return {c.name: filler(c) for c in schemas.table(table_name).columns} | values

@@ -201,7 +201,7 @@ def test_quality_options_build_the_config_or_turn_it_off(tmp_path):
     config = FlowConfig.from_options(opts).quality
     assert (config.window_seconds, config.lateness_seconds) == (10.0, 60.0)  # floors
     assert (
-        FlowConfig.from_options(ChurnwatchOptions([*subs, "--no_stream_quality"])).quality is None
+        FlowConfig.from_options(ChurnwatchOptions([*subs, "--stream_quality=off"])).quality is None
     )
     bad = tmp_path / "rules.yaml"
     bad.write_text("null_rate: {feedback_events: {colour: 0.1}}\n")

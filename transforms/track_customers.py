@@ -35,11 +35,24 @@ import apache_beam as beam
 from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.transforms.userstate import (
+    BagStateSpec,
+    ReadModifyWriteStateSpec,
+    TimerSpec,
+    on_timer,
+)
+from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import Timestamp
 
 from churnwatch.clock import now_ms
-from churnwatch.detection import CHURN_TYPES, Customer, Detector, DetectorConfig, churn_outcome
+from churnwatch.detection import (
+    CHURN_TYPES,
+    Customer,
+    Detector,
+    DetectorConfig,
+    churn_outcome,
+    event_order,
+)
 from churnwatch.model.bgnbd import BGNBDParams
 from churnwatch.routing import RoutingPolicy
 from transforms.sharding import BatchByShard
@@ -48,10 +61,8 @@ ALERTS = "alerts"
 OUTCOMES = "outcomes"
 
 
-class _TrackShardFn(beam.DoFn):
-    # state: [ {customer_id: Customer}, timer ms or None ]
-    CUSTOMERS = ReadModifyWriteStateSpec("customers", PickleCoder())
-    DEADLINE = TimerSpec("deadline", TimeDomain.WATERMARK)
+class _DetectorFn(beam.DoFn):
+    """What both bindings share: the detector, its counters and the step for one event."""
 
     def __init__(self, config: DetectorConfig, params: BGNBDParams, policy: RoutingPolicy):
         self.config, self.params, self.policy = config, params, policy
@@ -60,6 +71,40 @@ class _TrackShardFn(beam.DoFn):
         self.detector = Detector(self.config, self.params, self.policy)
         self.alerts_raised = Metrics.counter("detect", "alerts")
         self.drain_skips = Metrics.counter("detect", "timers_skipped_on_drain")
+        self.timer_firings = Metrics.counter("detect", "shard_timer_firings")
+
+    def _fire(self, customer: Customer, cid: str, due: int, wall: int):
+        alert = self.detector.fire(customer, cid, due, wall)
+        if alert:
+            self.alerts_raised.inc()
+            yield beam.pvalue.TaggedOutput(ALERTS, alert)
+
+    def _step(self, customers: dict[str, Customer], row: dict[str, Any], wall: int):
+        """One event: its customer's passed deadline first, then the event itself."""
+        cid = row["customer_id"]
+        customer = customers.get(cid)
+        if customer is None:
+            customer = customers[cid] = Customer()
+        due = customer.deadline_ms
+        if due is not None and due <= row["occurred_at"]:
+            # The event comes after the deadline in event time: the customer was quiet
+            # past it, whether or not the watermark has caught up yet.
+            yield from self._fire(customer, cid, due, wall)
+        for alert in self.detector.apply(customer, cid, row, wall):
+            self.alerts_raised.inc()
+            yield beam.pvalue.TaggedOutput(ALERTS, alert)
+        if row.get("type") in CHURN_TYPES and customer.churned_ms == row["occurred_at"]:
+            yield beam.pvalue.TaggedOutput(
+                OUTCOMES, churn_outcome(customer, cid, row, self.detector)
+            )
+
+
+class _TrackShardFn(_DetectorFn):
+    """Unbounded input: state per shard, one watermark timer at the shard's next deadline."""
+
+    # state: [ {customer_id: Customer}, timer ms or None ]
+    CUSTOMERS = ReadModifyWriteStateSpec("customers", PickleCoder())
+    DEADLINE = TimerSpec("deadline", TimeDomain.WATERMARK)
 
     def process(
         self,
@@ -72,25 +117,8 @@ class _TrackShardFn(beam.DoFn):
         wall = now_ms()
         earliest = timer_ms
         for _, row in batch:
-            cid = row["customer_id"]
-            customer = customers.get(cid)
-            if customer is None:
-                customer = customers[cid] = Customer()
-            due = customer.deadline_ms
-            if due is not None and due <= row["occurred_at"]:
-                # The event comes after the deadline in event time: the customer was quiet
-                # past it, whether or not the watermark has caught up yet.
-                alert = self.detector.fire(customer, cid, due, wall)
-                if alert:
-                    self.alerts_raised.inc()
-                    yield beam.pvalue.TaggedOutput(ALERTS, alert)
-            for alert in self.detector.apply(customer, cid, row, wall):
-                self.alerts_raised.inc()
-                yield beam.pvalue.TaggedOutput(ALERTS, alert)
-            if row.get("type") in CHURN_TYPES and customer.churned_ms == row["occurred_at"]:
-                outcome = churn_outcome(customer, cid, row, self.detector)
-                yield beam.pvalue.TaggedOutput(OUTCOMES, outcome)
-            due = customer.deadline_ms
+            yield from self._step(customers, row, wall)
+            due = customers[row["customer_id"]].deadline_ms
             if due is not None and (earliest is None or due < earliest):
                 earliest = due
         if earliest is not None and earliest != timer_ms:
@@ -104,6 +132,7 @@ class _TrackShardFn(beam.DoFn):
         state=beam.DoFn.StateParam(CUSTOMERS),
         deadline_timer=beam.DoFn.TimerParam(DEADLINE),
     ):
+        self.timer_firings.inc()
         stored = state.read()
         if not stored:
             return
@@ -120,15 +149,50 @@ class _TrackShardFn(beam.DoFn):
             if due is None:
                 continue
             if due <= fire_ms:
-                alert = self.detector.fire(customer, cid, due, wall)
-                if alert:
-                    self.alerts_raised.inc()
-                    yield beam.pvalue.TaggedOutput(ALERTS, alert)
+                yield from self._fire(customer, cid, due, wall)
             elif following is None or due < following:
                 following = due
         if following is not None:
             deadline_timer.set(Timestamp(micros=following * 1000))
         state.write([customers, following])
+
+
+class _ReplayShardFn(_DetectorFn):
+    """Bounded input (backfill): keep the shard's events, replay them in event-time order
+    when the input ends.
+
+    A batch runner feeds a stateful DoFn in any order (``Create`` and file reads reshuffle),
+    and its watermark jumps from -inf to +inf once all input is in. So rows are appended per
+    bundle (one bag add per shard and bundle) and one timer at the end of the global window
+    replays them sorted, exactly as :func:`churnwatch.evaluate.replay` does, then fires every
+    deadline still pending: one timer round in all, and the same alerts in every run.
+    """
+
+    ROWS = BagStateSpec("rows", PickleCoder())
+    INPUT_END = TimerSpec("input_end", TimeDomain.WATERMARK)
+
+    def process(
+        self,
+        element: tuple[int, list[tuple[int, dict[str, Any]]]],
+        rows=beam.DoFn.StateParam(ROWS),
+        input_end=beam.DoFn.TimerParam(INPUT_END),
+    ):
+        _, batch = element
+        rows.add([row for _, row in batch])
+        input_end.set(GlobalWindow().max_timestamp())
+
+    @on_timer(INPUT_END)
+    def replay(self, rows=beam.DoFn.StateParam(ROWS)):
+        self.timer_firings.inc()
+        ordered = sorted((row for batch in rows.read() for row in batch), key=event_order)
+        rows.clear()
+        customers: dict[str, Customer] = {}
+        wall = now_ms()
+        for row in ordered:
+            yield from self._step(customers, row, wall)
+        for cid, customer in customers.items():
+            if customer.deadline_ms is not None:
+                yield from self._fire(customer, cid, customer.deadline_ms, wall)
 
 
 @dataclass(frozen=True)
@@ -139,6 +203,7 @@ class TrackingSetup:
     params: BGNBDParams
     policy: RoutingPolicy
     num_shards: int = 64
+    bounded: bool = False  # backfill: replay each shard's events in order when input ends
 
     def __post_init__(self) -> None:
         if self.num_shards <= 0:
@@ -154,13 +219,12 @@ class TrackCustomers(beam.PTransform):
 
     def expand(self, rows: tuple):
         s = self.setup
+        tracker = _ReplayShardFn if s.bounded else _TrackShardFn
         results = (
             rows
             | "AllCustomerEvents" >> beam.Flatten()
             | "BatchByCustomerShard" >> BatchByShard(lambda r: r["customer_id"], s.num_shards)
             | "CustomerState"
-            >> beam.ParDo(_TrackShardFn(s.config, s.params, s.policy)).with_outputs(
-                ALERTS, OUTCOMES
-            )
+            >> beam.ParDo(tracker(s.config, s.params, s.policy)).with_outputs(ALERTS, OUTCOMES)
         )
         return {ALERTS: results[ALERTS], OUTCOMES: results[OUTCOMES]}

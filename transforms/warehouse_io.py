@@ -1,5 +1,8 @@
 """WriteToWarehouse: batched, idempotent writes of row dicts to one warehouse table.
 
+``duckdb:///file`` is written here; ``bigquery://project/dataset`` goes through
+``transforms.bigquery_io`` (WriteToBigQuery, refused rows to ``dead_letters``).
+
 Side effects live here and only here. A batch that the warehouse refuses is retried row
 by row; rows that still fail become ``SINK`` dead letters (the row as JSON), so nothing
 is dropped silently.
@@ -16,6 +19,7 @@ from apache_beam.metrics import Metrics
 from churnwatch.dead_letters import dead_letter
 from churnwatch.warehouse import WarehouseUrl
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+from transforms.bigquery_io import BigQueryWriteConfig, WriteToBigQueryTable
 
 
 class _DuckDBWriteFn(beam.DoFn):
@@ -74,18 +78,25 @@ class _DuckDBWriteFn(beam.DoFn):
 class WriteToWarehouse(beam.PTransform):
     """Write row dicts (timestamps as epoch millis) to ``table`` of ``warehouse_url``."""
 
-    def __init__(self, warehouse_url: str, table: str, batch_size: int = 2000) -> None:
+    def __init__(
+        self,
+        warehouse_url: str,
+        table: str,
+        batch_size: int = 2000,
+        bigquery: BigQueryWriteConfig | None = None,
+    ) -> None:
         super().__init__()
         self.url = WarehouseUrl.parse(warehouse_url)
         self.table = table
         self.batch_size = batch_size
+        self.bigquery = bigquery or BigQueryWriteConfig()
 
     def expand(self, rows):
         if self.url.scheme == "duckdb":
             return rows | "UpsertDuckDB" >> beam.ParDo(
                 _DuckDBWriteFn(self.url.location, self.table, self.batch_size)
             )
-        raise NotImplementedError(
-            "the BigQuery sink is not wired yet (tracked in the production-path issue); "
-            "use --warehouse duckdb:///path/file.duckdb"
+        project, dataset = self.url.location.split("/")
+        return rows | "WriteBigQuery" >> WriteToBigQueryTable(
+            project, dataset, self.table, self.bigquery
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from churnwatch.commands import write_or_check
 from churnwatch.schemas import tables
 from churnwatch.warehouse.duckdb_store import sql_type
 from churnwatch.warehouse.views import VIEWS
@@ -56,15 +57,5 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    text = render()
-    if args.check:
-        current = args.out.read_text() if args.out.exists() else ""
-        if current != text:
-            print(f"{args.out} is out of date; run `churnwatch docs`")
-            return 1
-        print(f"{args.out} is up to date")
-        return 0
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
-    print(f"wrote {args.out} ({len(tables())} tables, {len(VIEWS)} views)")
-    return 0
+    what = f"{len(tables())} tables, {len(VIEWS)} views"
+    return write_or_check(args.out, render(), "docs", args.check, what)

@@ -37,7 +37,7 @@ def import_gx() -> ModuleType:
             import great_expectations as gx
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError(
-                "data quality needs great-expectations: pip install 'churnwatch[quality]'"
+                "data quality needs great-expectations: pip install great-expectations"
             ) from exc
         # GX pins this module's logger at INFO ("Created temporary directory ... for
         # ephemeral docs site" on every context); the package logger level does not reach it.

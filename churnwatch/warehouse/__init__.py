@@ -37,3 +37,7 @@ def prepare_warehouse(url: str) -> None:
         from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 
         DuckDBWarehouse.shared(parsed.location).ensure_tables()
+    else:  # idempotent: a no-op where Terraform already created them
+        from churnwatch.warehouse.bigquery import BigQueryWarehouse
+
+        BigQueryWarehouse(*parsed.location.split("/")).ensure_tables()
