@@ -6,7 +6,7 @@ from __future__ import annotations
 import apache_beam as beam
 import pytest
 from apache_beam.testing.test_stream import TestStream
-from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.testing.util import BeamAssertException, assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
 from churnwatch import schemas
@@ -114,6 +114,42 @@ def test_bad_window_raises_one_alert_to_the_data_engineer_and_good_window_none(t
         ]
     finally:
         wh.close()
+
+
+def test_a_late_bad_row_revalidates_its_window_in_a_late_pane():
+    config = QualityConfig(
+        day_seconds=WINDOW_S, window_days=1, min_window_seconds=0, allowed_lateness_days=1
+    )
+    good = [row(i, 0) for i in range(20)]
+    stream = (
+        TestStream()
+        .advance_watermark_to(BASE_MS / 1000)
+        .add_elements([at(r) for r in good])
+        .advance_watermark_to((BASE_MS + WINDOW_MS) / 1000)  # on time: window 0 is good
+        .add_elements([at(row(99, 0, nps_score=11))])  # late, within the allowed lateness
+        .advance_watermark_to_infinity()
+    )
+    n = len(ValidateWindows("feedback_events", config).suite.expectations)
+
+    def panes(rows):
+        """Per pane: results, failed expectation ids, rows validated."""
+        got = {}
+        for r in rows:
+            pane = r["run_id"].rsplit(":", 1)[1]
+            count, failed, size = got.get(pane, (0, [], 0))
+            failed = sorted(failed + ([] if r["success"] else [r["expectation_id"]]))
+            got[pane] = (count + 1, failed, max(size, r["element_count"] or 0))
+        expected = {"p0": (n, [], 20), "p1": (n, ["nps_score.between"], 21)}
+        if got != expected:
+            raise BeamAssertException(f"{got} != {expected}")
+
+    with beam.Pipeline(options=streaming_options()) as p:
+        out = p | stream | ValidateWindows("feedback_events", config)
+        assert_that(out["results"], panes, label="Panes")
+        owners = out["alerts"] | beam.Map(lambda a: (a["owner"], a["detected_at"]))
+        assert_that(
+            owners, equal_to([("data_engineer_on_call", BASE_MS + WINDOW_MS)]), label="Alert"
+        )
 
 
 def test_the_flow_notices_a_producer_that_stops_filling_a_field():

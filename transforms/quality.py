@@ -116,11 +116,11 @@ class ValidateWindows(beam.PTransform):
         c = self.config
         if rows.is_bounded:  # batch: one pane per window, when the input is exhausted
             windowing: dict[str, Any] = {}
-        else:  # late rows: the whole window again (accumulating), throttled
+        else:  # late rows: the whole window again (accumulating), as the aggregates do.
+            # Not AfterProcessingTime: pending processing-time timers hold up (and, under
+            # load, stall) a local drain.
             windowing = {
-                "trigger": trigger.AfterWatermark(
-                    late=trigger.AfterProcessingTime(c.late_firing_seconds)
-                ),
+                "trigger": trigger.AfterWatermark(late=trigger.AfterCount(1)),
                 "accumulation_mode": trigger.AccumulationMode.ACCUMULATING,
                 "allowed_lateness": Duration(seconds=c.lateness_seconds),
             }

@@ -18,9 +18,8 @@ class QualityConfig:
     a day to 0.5 s would otherwise validate hundreds of tiny batches (each validation
     costs ~0.1 s whatever its size). A window is validated when the watermark passes its
     end; rows behind the watermark (common in a demo, whose pipeline lag is not compressed)
-    re-validate their whole window in a late pane, at most one every ``late_firing_seconds``
-    of wall clock, for the allowed lateness (as the aggregates: never below
-    ``min_lateness_seconds``).
+    re-validate their whole window in a late pane (one per bundle of late rows), for the
+    allowed lateness (as the aggregates: never below ``min_lateness_seconds``).
     """
 
     day_seconds: float = 86400.0
@@ -28,7 +27,6 @@ class QualityConfig:
     min_window_seconds: float = 10.0
     allowed_lateness_days: float = 3.0
     min_lateness_seconds: float = 60.0
-    late_firing_seconds: int = 10
     rules: QualityRules = field(default_factory=QualityRules.load)
 
     def __post_init__(self) -> None:
@@ -36,8 +34,8 @@ class QualityConfig:
             raise ValueError("quality day_seconds and window_days must be positive")
         if self.min_window_seconds < 0 or self.allowed_lateness_days < 0:
             raise ValueError("quality min_window_seconds and allowed_lateness_days must be >= 0")
-        if self.min_lateness_seconds < 0 or self.late_firing_seconds < 1:
-            raise ValueError("min_lateness_seconds >= 0 and late_firing_seconds >= 1 required")
+        if self.min_lateness_seconds < 0:
+            raise ValueError("quality min_lateness_seconds must be >= 0")
 
     @property
     def window_seconds(self) -> float:
