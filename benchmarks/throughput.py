@@ -34,9 +34,11 @@ from churnwatch.detection import DetectorConfig
 from churnwatch.routing import RoutingPolicy
 from churnwatch.simulate import SimConfig, simulate, write_message_log
 from pipelines.flow import ChurnwatchFlow, FlowConfig
+from pipelines.streaming import SINKS
 from transforms.decode import DecodeAndValidate
+from transforms.dedupe import DropDuplicates
 from transforms.file_io import ReadMessageLog
-from transforms.track_customers import TrackingSetup
+from transforms.track_customers import TrackCustomers, TrackingSetup
 from transforms.warehouse_io import WriteToWarehouse
 
 RESULTS = Path(__file__).parent / "results"
@@ -95,33 +97,45 @@ def stages(log: Path, db: Path) -> dict[str, Callable[[beam.Pipeline], None]]:
         cu_rows, _ = cu | "DecodeCustomer" >> DecodeAndValidate("customer", customer)
         (fb_rows, cu_rows) | beam.Flatten() | beam.combiners.Count.Globally()
 
-    def decode_validate_dedupe(p):
-        out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(config)
-        (
-            (out["feedback_events"], out["customer_events"])
-            | beam.Flatten()
-            | (beam.combiners.Count.Globally())
+    def decoded(p):
+        fb, cu = p | ReadMessageLog(str(log))
+        fb_rows, _ = fb | "DecodeFeedback" >> DecodeAndValidate("feedback", feedback)
+        cu_rows, _ = cu | "DecodeCustomer" >> DecodeAndValidate("customer", customer)
+        return (
+            fb_rows | "DedupeFeedback" >> DropDuplicates(config.dedupe_ttl_seconds),
+            cu_rows | "DedupeCustomer" >> DropDuplicates(config.dedupe_ttl_seconds),
         )
 
+    def decode_validate_dedupe(p):
+        decoded(p) | beam.Flatten() | beam.combiners.Count.Globally()
+
     def with_detection(p):
+        """The target path: decode -> validate -> dedupe -> detect, as the backfill runs it."""
+        fb, cu = decoded(p)
+        alerts = (fb, cu) | TrackCustomers(tracking)
+        (fb, cu, alerts["alerts"]) | beam.Flatten() | beam.combiners.Count.Globally()
+
+    def whole_flow(p):
         out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(detect_config)
         (
-            (out["feedback_events"], out["customer_events"], out["alerts"])
+            [out[name] for name in ("feedback_events", "customer_events", "alerts", "aggregates")]
             | beam.Flatten()
-            | (beam.combiners.Count.Globally())
+            | beam.combiners.Count.Globally()
         )
 
     def to_duckdb(p):
-        out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(config)
-        for name in ("feedback_events", "customer_events", "dead_letters"):
-            out[name] | f"Write_{name}" >> WriteToWarehouse(f"duckdb://{db}", name, 5000)
+        out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(detect_config)
+        for name, table in SINKS.items():
+            if name in out:
+                out[name] | f"Write_{name}" >> WriteToWarehouse(f"duckdb://{db}", table, 5000)
 
     return {
         "read message log": read_only,
         "+ decode + validate": decode_validate,
         "+ dedupe (sharded state)": decode_validate_dedupe,
-        "+ detect (per-customer state, timers)": with_detection,
-        "decode..dedupe + DuckDB sink (no detect)": to_duckdb,
+        "+ detect (per-customer state): target path": with_detection,
+        "whole flow (+ revenue, aggregates, spikes)": whole_flow,
+        "whole flow + DuckDB sink": to_duckdb,
     }
 
 

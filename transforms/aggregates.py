@@ -135,12 +135,15 @@ class ComputeAggregates(beam.PTransform):
 
     def _trigger_args(self, bounded: bool) -> dict[str, Any]:
         c = self.config
-        # Bounded input (backfill, batch runners) has no processing-time clock and nobody
-        # watching a window fill up: no early panes there.
-        # (early_firing_seconds None says the same explicitly, as the backfill does).
+        if bounded:
+            # Bounded input (backfill, batch runners): the watermark jumps to +inf once all
+            # input is in, so each window gets exactly one, final, on-time pane and nothing
+            # is late. The default trigger says that, and lets the runner pre-combine
+            # (combiner lifting), which a custom trigger forbids: 20x faster here.
+            return {}
         early = (
             None
-            if bounded or c.early_firing_seconds is None
+            if c.early_firing_seconds is None
             else trigger.AfterProcessingTime(int(c.early_firing_seconds))
         )
         return {
