@@ -35,9 +35,12 @@ from churnwatch.quality.config import QualityConfig
 from churnwatch.routing import RoutingPolicy
 from churnwatch.simulate import SimConfig, simulate, write_message_log
 from pipelines.flow import ChurnwatchFlow, FlowConfig
+from pipelines.streaming import SINKS
 from transforms.decode import DecodeAndValidate
+from transforms.dedupe import DropDuplicates
 from transforms.file_io import ReadMessageLog
-from transforms.track_customers import TrackingSetup
+from transforms.quality import ValidateWindows
+from transforms.track_customers import TrackCustomers, TrackingSetup
 from transforms.warehouse_io import WriteToWarehouse
 
 RESULTS = Path(__file__).parent / "results"
@@ -85,7 +88,7 @@ def stages(log: Path, db: Path) -> dict[str, Callable[[beam.Pipeline], None]]:
     detect_config = dataclasses.replace(config, tracking=tracking)
     # Stream quality: one GX validation per table and (daily) window; the once-per-process
     # GX import (~5 s) is part of the measured time.
-    quality_config = dataclasses.replace(config, quality=QualityConfig())
+    policy = RoutingPolicy.load()
     feedback = schemas.load(schemas.FEEDBACK_EVENT)
     customer = schemas.load(schemas.CUSTOMER_EVENT)
 
@@ -99,42 +102,55 @@ def stages(log: Path, db: Path) -> dict[str, Callable[[beam.Pipeline], None]]:
         cu_rows, _ = cu | "DecodeCustomer" >> DecodeAndValidate("customer", customer)
         (fb_rows, cu_rows) | beam.Flatten() | beam.combiners.Count.Globally()
 
-    def decode_validate_dedupe(p):
-        out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(config)
-        (
-            (out["feedback_events"], out["customer_events"])
-            | beam.Flatten()
-            | (beam.combiners.Count.Globally())
+    def decoded(p):
+        fb, cu = p | ReadMessageLog(str(log))
+        fb_rows, _ = fb | "DecodeFeedback" >> DecodeAndValidate("feedback", feedback)
+        cu_rows, _ = cu | "DecodeCustomer" >> DecodeAndValidate("customer", customer)
+        return (
+            fb_rows | "DedupeFeedback" >> DropDuplicates(config.dedupe_ttl_seconds),
+            cu_rows | "DedupeCustomer" >> DropDuplicates(config.dedupe_ttl_seconds),
         )
+
+    def decode_validate_dedupe(p):
+        decoded(p) | beam.Flatten() | beam.combiners.Count.Globally()
 
     def with_quality(p):
-        out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(quality_config)
-        (
-            (out["feedback_events"], out["customer_events"], out["quality_results"])
-            | beam.Flatten()
-            | (beam.combiners.Count.Globally())
-        )
+        """decode..dedupe + stream quality: one GX validation per table and daily window."""
+        fb, cu = decoded(p)
+        checked = [
+            rows | f"Quality_{table}" >> ValidateWindows(table, QualityConfig(), policy)
+            for table, rows in (("feedback_events", fb), ("customer_events", cu))
+        ]
+        [c["results"] for c in checked] | beam.Flatten() | beam.combiners.Count.Globally()
 
     def with_detection(p):
+        """The target path: decode -> validate -> dedupe -> detect, as the backfill runs it."""
+        fb, cu = decoded(p)
+        alerts = (fb, cu) | TrackCustomers(tracking)
+        (fb, cu, alerts["alerts"]) | beam.Flatten() | beam.combiners.Count.Globally()
+
+    def whole_flow(p):
         out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(detect_config)
         (
-            (out["feedback_events"], out["customer_events"], out["alerts"])
+            [out[name] for name in ("feedback_events", "customer_events", "alerts", "aggregates")]
             | beam.Flatten()
-            | (beam.combiners.Count.Globally())
+            | beam.combiners.Count.Globally()
         )
 
     def to_duckdb(p):
-        out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(config)
-        for name in ("feedback_events", "customer_events", "dead_letters"):
-            out[name] | f"Write_{name}" >> WriteToWarehouse(f"duckdb://{db}", name, 5000)
+        out = p | ReadMessageLog(str(log)) | ChurnwatchFlow(detect_config)
+        for name, table in SINKS.items():
+            if name in out:
+                out[name] | f"Write_{name}" >> WriteToWarehouse(f"duckdb://{db}", table, 5000)
 
     return {
         "read message log": read_only,
         "+ decode + validate": decode_validate,
         "+ dedupe (sharded state)": decode_validate_dedupe,
         "+ dedupe + quality (GX per daily window)": with_quality,
-        "+ detect (per-customer state, timers)": with_detection,
-        "decode..dedupe + DuckDB sink (no detect)": to_duckdb,
+        "+ detect (per-customer state): target path": with_detection,
+        "whole flow (+ revenue, aggregates, spikes)": whole_flow,
+        "whole flow + DuckDB sink": to_duckdb,
     }
 
 

@@ -309,3 +309,37 @@ def test_bounded_input_gets_one_on_time_pane_per_window():
         )
         # Day 0: a detractor (3) and a promoter (10) -> NPS 0; day 1: a question and Z closing.
         assert_that(daily, equal_to([(0, 2, 0.0, 0, "ON_TIME"), (1, 2, None, 1, "ON_TIME")]))
+
+
+def test_bounded_windows_from_period_tallies_equal_windows_from_every_contribution(tmp_path):
+    """The backfill shortcut (tally each day once, merge days into windows) gives exactly the
+    rows of assigning every contribution to each of its windows."""
+    import json
+
+    from churnwatch.simulate import SimConfig, simulate
+
+    sim = simulate(SimConfig(customers=60, days=40, seed=9, day_seconds=DAY_S, spike=False))
+    stamped = {
+        source: [TimestampedValue(r, r["occurred_at"] / 1000) for r in sim.events[source]]
+        for source in ("feedback", "customer")
+    }
+    config = AggregateConfig(day_seconds=DAY_S, early_firing_seconds=None)
+
+    def key(row):
+        return json.dumps({k: v for k, v in row.items() if k != "updated_at"}, sort_keys=True)
+
+    def run(precombine: bool, check=None, out=None) -> None:
+        with beam.Pipeline(runner="FnApiRunner") as p:
+            inputs = {s: p | s >> beam.Create(rows) for s, rows in stamped.items()}
+            rows = inputs | ComputeAggregates(config, precombine_periods=precombine)
+            keys = rows | beam.Map(key)
+            if out:
+                keys | beam.io.WriteToText(str(out))
+            if check is not None:
+                assert_that(keys, equal_to(check))
+
+    run(precombine=False, out=tmp_path / "general")
+    general = [line for f in tmp_path.glob("general*") for line in f.read_text().splitlines()]
+    kinds = {json.loads(k)["window_kind"] for k in general}
+    assert kinds == {"FIXED", "SLIDING"} and len(general) > 500
+    run(precombine=True, check=general)
