@@ -94,6 +94,13 @@ class Config:
                 '${jsondecode(file("${path.module}/generated/bigquery_tables.json"))}'
             )
             return json.loads(TABLES_JSON.read_text())
+        if expression == "${local.current_views}":
+            assert "table.current_view.name => table.current_view" in self.locals["current_views"]
+            assert "if table.current_view != null" in self.locals["current_views"]
+            tables = json.loads(TABLES_JSON.read_text()).values()
+            return {
+                t["current_view"]["name"]: t["current_view"] for t in tables if t["current_view"]
+            }
         raise AssertionError(f"for_each expression the test cannot evaluate: {expression}")
 
     def instances(self, rtype: str, name: str) -> dict[str, dict[str, Any]]:
@@ -311,6 +318,24 @@ def test_bigquery_tables_are_created_from_the_generated_file(config):
     dynamic = {name for block in body["dynamic"] for name in block}
     assert dynamic == {"time_partitioning", "table_constraints"}
     assert "each.value.clustering" in body["clustering"]
+
+
+def test_every_keyed_table_gets_its_current_view(config):
+    """BI reads current_<table> (newest row per key): Terraform creates the same views as
+    BigQueryWarehouse.ensure_tables, from the SQL generated with the tables."""
+    from churnwatch.warehouse.bigquery import current_view_sql
+
+    views = config.instances("google_bigquery_table", "current_view")
+    keyed = {name: spec for name, spec in schemas.tables().items() if spec.primary_key}
+    assert set(views) == {f"current_{name}" for name in keyed}
+    for name, spec in keyed.items():
+        view = views[f"current_{name}"]
+        (block,) = view["view"]
+        assert block["use_legacy_sql"] is False
+        assert "each.value.query" in block["query"] and "var.project" in block["query"]
+        generated = json.loads(TABLES_JSON.read_text())[name]["current_view"]["query"]
+        assert generated == current_view_sql(spec, "{project}", "{dataset}")
+        assert f"`{{project}}.{{dataset}}.{name}`" in generated
 
 
 # --- Dataflow and the Flex Template ----------------------------------------------------------

@@ -31,11 +31,10 @@ from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import PickleCoder
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 
 from churnwatch.aggregation import CHURN_TYPES
-from transforms.sharding import shard_of
+from transforms.sharding import SHARD_STATE_CODER, read_shard_state, shard_of, write_shard_state
 
 CHURN, REPORTS = "churn", "reports"
 MONTHS_PER_YEAR = 12
@@ -64,7 +63,7 @@ def monthly_revenue_at(
 
 class _RevenueShardFn(beam.DoFn):
     # {customer_id: [(occurred_at ms, monthly revenue), ...] time-sorted, last few}
-    CHANGES = ReadModifyWriteStateSpec("revenue_changes", PickleCoder())
+    CHANGES = ReadModifyWriteStateSpec("revenue_changes", SHARD_STATE_CODER)
 
     def process(
         self,
@@ -73,12 +72,12 @@ class _RevenueShardFn(beam.DoFn):
     ):
         _, (source, row) = element
         customer, at = row["customer_id"], row["occurred_at"]
-        changes = state.read() or {}
+        changes = read_shard_state(state, {})
         if source == "customer" and row.get("monthly_revenue") is not None:
             history = changes.setdefault(customer, [])
             bisect.insort(history, (at, float(row["monthly_revenue"])))
             del history[:-KEEP_CHANGES]
-            state.write(changes)
+            write_shard_state(state, changes)
         tag = REPORTS if source == "feedback" else CHURN if row.get("type") in CHURN_TYPES else None
         if tag is not None:
             monthly = monthly_revenue_at(changes.get(customer, []), at, last_paying=tag == CHURN)

@@ -23,20 +23,26 @@ from __future__ import annotations
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
 from apache_beam.utils.timestamp import Timestamp
 
-from transforms.sharding import BatchByShard, shard_of, unbatch
+from transforms.sharding import (
+    SHARD_STATE_CODER,
+    BatchByShard,
+    read_shard_state,
+    shard_of,
+    unbatch,
+    write_shard_state,
+)
 
 __all__ = ["DropDuplicates", "shard_of"]
 
 
 class _DedupeShardFn(beam.DoFn):
     # state: [ {event_id: expiry_ms} in insertion (= expiry) order, shard clock ms, timer ms ]
-    SEEN = ReadModifyWriteStateSpec("seen", PickleCoder())
+    SEEN = ReadModifyWriteStateSpec("seen", SHARD_STATE_CODER)
     IDLE_PURGE = TimerSpec("idle_purge", TimeDomain.WATERMARK)
 
     def __init__(self, ttl_ms: int, id_field: str) -> None:
@@ -54,7 +60,7 @@ class _DedupeShardFn(beam.DoFn):
         idle_timer=beam.DoFn.TimerParam(IDLE_PURGE),
     ):
         _, batch = element
-        seen, clock, timer_ms = seen_state.read() or [{}, 0, None]
+        seen, clock, timer_ms = read_shard_state(seen_state, [{}, 0, None])
         id_field, ttl_ms, duplicates = self.id_field, self.ttl_ms, 0
         for micros, row in batch:
             event_id = row[id_field]
@@ -73,7 +79,7 @@ class _DedupeShardFn(beam.DoFn):
         if timer_ms is None or clock + ttl_ms > timer_ms + ttl_ms // 2:
             timer_ms = clock + ttl_ms
             idle_timer.set(Timestamp(micros=timer_ms * 1000))
-        seen_state.write([seen, clock, timer_ms])
+        write_shard_state(seen_state, [seen, clock, timer_ms])
 
     @on_timer(IDLE_PURGE)
     def purge_idle_shard(
@@ -82,7 +88,7 @@ class _DedupeShardFn(beam.DoFn):
         seen_state=beam.DoFn.StateParam(SEEN),
         idle_timer=beam.DoFn.TimerParam(IDLE_PURGE),
     ):
-        state = seen_state.read()
+        state = read_shard_state(seen_state, None)
         if not state:
             return
         seen, clock, _ = state
@@ -92,7 +98,7 @@ class _DedupeShardFn(beam.DoFn):
         if seen:
             timer_ms = max(next(iter(seen.values())), fire_ms + self.ttl_ms // 2)
             idle_timer.set(Timestamp(micros=timer_ms * 1000))
-        seen_state.write([seen, clock, timer_ms])
+        write_shard_state(seen_state, [seen, clock, timer_ms])
 
     def _purge(self, seen: dict[str, int], now_ms: int) -> None:
         """Forget ids whose expiry has passed; the dict is in expiry order, so stop early."""

@@ -28,11 +28,11 @@ aggregates).
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.timeutil import TimeDomain
 from apache_beam.transforms.userstate import (
@@ -55,7 +55,12 @@ from churnwatch.detection import (
 )
 from churnwatch.model.bgnbd import BGNBDParams
 from churnwatch.routing import RoutingPolicy
-from transforms.sharding import BatchByShard
+from transforms.sharding import (
+    SHARD_STATE_CODER,
+    BatchByShard,
+    read_shard_state,
+    write_shard_state,
+)
 
 ALERTS = "alerts"
 OUTCOMES = "outcomes"
@@ -103,7 +108,7 @@ class _TrackShardFn(_DetectorFn):
     """Unbounded input: state per shard, one watermark timer at the shard's next deadline."""
 
     # state: [ {customer_id: Customer}, timer ms or None ]
-    CUSTOMERS = ReadModifyWriteStateSpec("customers", PickleCoder())
+    CUSTOMERS = ReadModifyWriteStateSpec("customers", SHARD_STATE_CODER)
     DEADLINE = TimerSpec("deadline", TimeDomain.WATERMARK)
 
     def process(
@@ -113,7 +118,7 @@ class _TrackShardFn(_DetectorFn):
         deadline_timer=beam.DoFn.TimerParam(DEADLINE),
     ):
         _, batch = element
-        customers, timer_ms = state.read() or [{}, None]
+        customers, timer_ms = read_shard_state(state, [{}, None])
         wall = now_ms()
         earliest = timer_ms
         for _, row in batch:
@@ -123,7 +128,7 @@ class _TrackShardFn(_DetectorFn):
                 earliest = due
         if earliest is not None and earliest != timer_ms:
             deadline_timer.set(Timestamp(micros=earliest * 1000))
-        state.write([customers, earliest])
+        write_shard_state(state, [customers, earliest])
 
     @on_timer(DEADLINE)
     def deadline_passed(
@@ -133,7 +138,7 @@ class _TrackShardFn(_DetectorFn):
         deadline_timer=beam.DoFn.TimerParam(DEADLINE),
     ):
         self.timer_firings.inc()
-        stored = state.read()
+        stored = read_shard_state(state, None)
         if not stored:
             return
         customers, _ = stored
@@ -154,7 +159,7 @@ class _TrackShardFn(_DetectorFn):
                 following = due
         if following is not None:
             deadline_timer.set(Timestamp(micros=following * 1000))
-        state.write([customers, following])
+        write_shard_state(state, [customers, following])
 
 
 class _ReplayShardFn(_DetectorFn):
@@ -168,7 +173,7 @@ class _ReplayShardFn(_DetectorFn):
     deadline still pending: one timer round in all, and the same alerts in every run.
     """
 
-    ROWS = BagStateSpec("rows", PickleCoder())
+    ROWS = BagStateSpec("rows", SHARD_STATE_CODER)
     INPUT_END = TimerSpec("input_end", TimeDomain.WATERMARK)
 
     def process(
@@ -178,13 +183,14 @@ class _ReplayShardFn(_DetectorFn):
         input_end=beam.DoFn.TimerParam(INPUT_END),
     ):
         _, batch = element
-        rows.add([row for _, row in batch])
+        rows.add(pickle.dumps([row for _, row in batch], pickle.HIGHEST_PROTOCOL))
         input_end.set(GlobalWindow().max_timestamp())
 
     @on_timer(INPUT_END)
     def replay(self, rows=beam.DoFn.StateParam(ROWS)):
         self.timer_firings.inc()
-        ordered = sorted((row for batch in rows.read() for row in batch), key=event_order)
+        batches = (pickle.loads(blob) for blob in rows.read())
+        ordered = sorted((row for batch in batches for row in batch), key=event_order)
         rows.clear()
         customers: dict[str, Customer] = {}
         wall = now_ms()

@@ -121,6 +121,14 @@ def table_resource(spec: TableSpec, project: str, dataset: str) -> dict[str, Any
     }
 
 
+def current_view_name(table_name: str) -> str:
+    return f"current_{table_name}"
+
+
+def current_view_description(table_name: str) -> str:
+    return f"Newest row per primary key of {table_name}: what BI tools should read."
+
+
 def current_view_sql(spec: TableSpec, project: str, dataset: str) -> str | None:
     """Newest row per primary key; None for a table without a key."""
     if not spec.primary_key:
@@ -147,8 +155,20 @@ def terraform_tables() -> dict[str, Any]:
             "clustering": list(spec.cluster_fields),
             "primary_key": list(spec.primary_key),
             "version_field": version_field(spec),
+            "current_view": _current_view(name, spec),
         }
     return out
+
+
+def _current_view(name: str, spec: TableSpec) -> dict[str, str] | None:
+    """The view Terraform creates; it fills in ``{project}`` and ``{dataset}``."""
+    if not spec.primary_key:
+        return None
+    return {
+        "name": current_view_name(name),
+        "description": current_view_description(name),
+        "query": current_view_sql(spec, "{project}", "{dataset}"),
+    }
 
 
 def terraform_tables_json() -> str:
@@ -244,10 +264,10 @@ class BigQueryWarehouse:
             wanted = [(name, bigquery.Table.from_api_repr(table_resource(spec, *self._ids())))]
             sql = current_view_sql(spec, *self._ids())
             if sql:
-                view = bigquery.Table(f"{dataset_id}.current_{name}")
+                view = bigquery.Table(f"{dataset_id}.{current_view_name(name)}")
                 view.view_query = sql
-                view.description = f"Newest row per primary key of {name}."
-                wanted.append((f"current_{name}", view))
+                view.description = current_view_description(name)
+                wanted.append((current_view_name(name), view))
             for table_id, resource in wanted:
                 try:
                     self.client.get_table(f"{dataset_id}.{table_id}")

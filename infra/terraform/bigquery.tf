@@ -4,6 +4,11 @@
 
 locals {
   bigquery_tables = jsondecode(file("${path.module}/generated/bigquery_tables.json"))
+  # One view per keyed table: the newest row per primary key (the latest pane per window).
+  current_views = {
+    for name, table in local.bigquery_tables : table.current_view.name => table.current_view
+    if table.current_view != null
+  }
 }
 
 resource "google_bigquery_dataset" "warehouse" {
@@ -45,4 +50,24 @@ resource "google_bigquery_table" "table" {
       }
     }
   }
+}
+
+# Append-only tables keep every pane and every redelivery; BI reads these views instead
+# (docs/deploy.md). The SQL is generated with the tables; Terraform fills in where they live.
+resource "google_bigquery_table" "current_view" {
+  # checkov:skip=CKV_GCP_80: a view stores no data; the tables it reads are covered above.
+  for_each = local.current_views
+
+  dataset_id          = google_bigquery_dataset.warehouse.dataset_id
+  table_id            = each.key
+  description         = each.value.description
+  deletion_protection = true
+  labels              = var.labels
+
+  view {
+    query          = replace(replace(each.value.query, "{project}", var.project), "{dataset}", google_bigquery_dataset.warehouse.dataset_id)
+    use_legacy_sql = false
+  }
+
+  depends_on = [google_bigquery_table.table]
 }
