@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from churnwatch import schemas
+from churnwatch.policy import read_policy_yaml
 
 DEFAULT_POLICY = "routing.yaml"
 
@@ -79,19 +77,7 @@ class RoutingPolicy:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> RoutingPolicy:
-        if path is None:
-            text = resources.files("churnwatch.policy").joinpath(DEFAULT_POLICY).read_text()
-            source = f"churnwatch/policy/{DEFAULT_POLICY}"
-        else:
-            try:
-                text = Path(path).read_text()
-            except OSError as exc:
-                raise PolicyError(f"cannot read routing policy {path}: {exc}") from exc
-            source = str(path)
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise PolicyError(f"{source}: not valid YAML: {exc}") from exc
+        doc, source = read_policy_yaml(path, DEFAULT_POLICY, PolicyError, "routing policy")
         return cls.from_dict(doc, source)
 
     @classmethod

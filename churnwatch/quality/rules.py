@@ -9,13 +9,11 @@ is validated on load; every error names the file, the table and the column.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from churnwatch import schemas
+from churnwatch.policy import read_policy_yaml
 
 DEFAULT_RULES = "quality.yaml"
 
@@ -57,19 +55,7 @@ class QualityRules:
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> QualityRules:
-        if path is None:
-            text = resources.files("churnwatch.policy").joinpath(DEFAULT_RULES).read_text()
-            source = f"churnwatch/policy/{DEFAULT_RULES}"
-        else:
-            try:
-                text = Path(path).read_text()
-            except OSError as exc:
-                raise QualityRulesError(f"cannot read quality rules {path}: {exc}") from exc
-            source = str(path)
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise QualityRulesError(f"{source}: not valid YAML: {exc}") from exc
+        doc, source = read_policy_yaml(path, DEFAULT_RULES, QualityRulesError, "quality rules")
         return cls.from_dict(doc, source)
 
     @classmethod
