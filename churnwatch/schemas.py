@@ -234,6 +234,11 @@ class TableSpec:
         return self.record.cluster_fields
 
     @property
+    def version_field(self) -> str | None:
+        """``churnwatch.version_field``: a higher value replaces the row (aggregate panes)."""
+        return self.record.raw.get(ATTR + "version_field")
+
+    @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 

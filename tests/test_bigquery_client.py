@@ -2,17 +2,12 @@
 
 The client talks to the loopback BigQuery endpoint (``tests/bigquery_loopback.py``), which
 records each request and answers gets and inserts as the REST API does. What is checked
-is exactly what BigQuery would receive: the dataset, each table with partitioning and clustering,
-and each ``current_*`` view with its SQL.
-
-``test_live_bigquery_round_trip`` runs against a real project when
-``GOOGLE_APPLICATION_CREDENTIALS`` is set; otherwise it is reported as skipped (not run).
+is exactly what BigQuery would receive: the dataset, each table with partitioning and
+clustering, and each ``current_*`` view with its SQL. The same path against a real project
+is ``make test-bigquery`` (``tests/live_bigquery.py``), which needs credentials.
 """
 
 from __future__ import annotations
-
-import os
-import uuid
 
 import pytest
 from google.api_core.client_options import ClientOptions
@@ -22,7 +17,6 @@ from google.cloud import bigquery
 from churnwatch import schemas
 from churnwatch.warehouse.bigquery import BigQueryWarehouse, table_schema
 from tests.bigquery_loopback import LoopbackBigQuery
-from tests.helpers import filler_row
 
 PROJECT = "churnwatch-prod"
 DATASET = "churnwatch"
@@ -73,50 +67,3 @@ def test_ensure_tables_only_reads_when_everything_exists(loopback):
     assert warehouse.ensure_tables() == []
     assert {method for method, _path, _body in server.requests} == {"GET"}
     assert len(server.requests) == 1 + 2 * len(schemas.tables())  # dataset + table and view
-
-
-def test_live_bigquery_round_trip():
-    """Opt-in: a real dataset, tables from the schemas, a pipeline write, a view read."""
-    if not os.environ.get("GOOGLE_APPLICATION_CREDENTIALS"):
-        pytest.skip("NOT RUN: set GOOGLE_APPLICATION_CREDENTIALS (and CHURNWATCH_BQ_PROJECT)")
-    import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions
-
-    from transforms.bigquery_io import STREAMING_INSERTS, BigQueryWriteConfig
-    from transforms.warehouse_io import WriteToWarehouse
-
-    project = os.environ.get("CHURNWATCH_BQ_PROJECT") or bigquery.Client().project
-    dataset = f"churnwatch_test_{uuid.uuid4().hex[:8]}"
-    client = bigquery.Client(project=project)
-    BigQueryWarehouse(project, dataset, client=client).ensure_tables(["feedback_aggregates"])
-    try:
-        base = {
-            "window_kind": "FIXED",
-            "window_start": 1_764_000_000_000,
-            "window_end": 1_764_086_400_000,
-            "dimension": "segment",
-            "dimension_value": "smb",
-            "updated_at": 1_764_086_400_000,
-        }
-        rows = [
-            filler_row("feedback_aggregates", **base, pane_index=pane, events=pane)
-            for pane in (0, 1, 2)
-        ]
-        with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:
-            _ = (
-                p
-                | beam.Create(rows)
-                | WriteToWarehouse(
-                    f"bigquery://{project}/{dataset}",
-                    "feedback_aggregates",
-                    bigquery=BigQueryWriteConfig(method=STREAMING_INSERTS),
-                )
-            )
-        latest = list(
-            client.query(
-                f"SELECT pane_index FROM `{project}.{dataset}.current_feedback_aggregates`"
-            ).result()
-        )
-        assert [r.pane_index for r in latest] == [2]  # one row per window: the latest pane
-    finally:
-        client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)

@@ -321,7 +321,7 @@ def test_bigquery_tables_are_created_from_the_generated_file(config):
 
 
 def test_every_keyed_table_gets_its_current_view(config):
-    """BI reads current_<table> (newest row per key): Terraform creates the same views as
+    """BI reads current_<table> (one row per key): Terraform creates the same views as
     BigQueryWarehouse.ensure_tables, from the SQL generated with the tables."""
     from churnwatch.warehouse.bigquery import current_view_sql
 

@@ -29,8 +29,13 @@ from apache_beam.options.pipeline_options import StandardOptions
 
 from churnwatch.dead_letters import dead_letter
 from churnwatch.schemas import table
-from churnwatch.warehouse.bigquery import BEAM_ROWS, JSON_ROWS, table_options, table_schema
-from churnwatch.warehouse.bigquery import to_bigquery_row as _to_bigquery_row
+from churnwatch.warehouse.bigquery import (
+    BEAM_ROWS,
+    JSON_ROWS,
+    table_options,
+    table_schema,
+    to_bigquery_row,
+)
 
 STORAGE_WRITE_API = WriteToBigQuery.Method.STORAGE_WRITE_API
 STREAMING_INSERTS = WriteToBigQuery.Method.STREAMING_INSERTS
@@ -133,7 +138,7 @@ class WriteToBigQueryTable(beam.PTransform):
         streaming = rows.pipeline.options.view_as(StandardOptions).streaming
         result = (
             rows
-            | "ToBigQueryRows" >> beam.Map(lambda row: _to_bigquery_row(spec, row, row_format))
+            | "ToBigQueryRows" >> beam.Map(lambda row: to_bigquery_row(spec, row, row_format))
             | "WriteToBigQuery"
             >> bigquery_write(self.project, self.dataset, self.table_name, self.config, streaming)
         )

@@ -20,12 +20,13 @@ map<T>                 RECORD(key STRING, value T), mode REPEATED
 =====================  =======================================================
 
 Exactly once: BigQuery has no primary keys to upsert on, so each keyed table gets a
-``current_<table>`` view that keeps the newest row per primary key (the highest
-``churnwatch.version_field`` where there is one). For aggregates that is **one row per
-window**: every pane is appended and the view picks the latest pane. We chose the view over
-a ``MERGE`` per pane because a streaming job cannot run DML at pane rate (DML quotas and
-cost, and the Storage Write API cannot express it), while the view costs one window
-function over the partitions a query touches and keeps every pane for audit.
+``current_<table>`` view that keeps one row per primary key (the highest
+``churnwatch.version_field`` where there is one, else the first written). For aggregates
+that is **one row per window**: every pane is appended and the view picks the latest pane.
+We chose the view over a ``MERGE`` per pane because a streaming job cannot run DML at pane
+rate (DML quotas and cost, and the Storage Write API cannot express it), while the view
+costs one window function over the partitions a query touches and keeps every pane for
+audit.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from churnwatch.schemas import ATTR, FieldSpec, TableSpec, tables
+from churnwatch.schemas import FieldSpec, TableSpec, tables
 
 _PRIMITIVE_TYPES = {
     "string": "STRING",
@@ -97,10 +98,6 @@ def table_schema(spec: TableSpec) -> dict[str, Any]:
     return {"fields": [bigquery_field(c) for c in spec.columns]}
 
 
-def version_field(spec: TableSpec) -> str | None:
-    return spec.record.raw.get(ATTR + "version_field")
-
-
 def table_options(spec: TableSpec) -> dict[str, Any]:
     """Partitioning and clustering (``additional_bq_parameters`` form)."""
     options: dict[str, Any] = {}
@@ -126,14 +123,22 @@ def current_view_name(table_name: str) -> str:
 
 
 def current_view_description(table_name: str) -> str:
-    return f"Newest row per primary key of {table_name}: what BI tools should read."
+    return (
+        f"One row per primary key of {table_name} (the highest version where there is one, "
+        "else the first written): what BI tools should read."
+    )
 
 
 def current_view_sql(spec: TableSpec, project: str, dataset: str) -> str | None:
-    """Newest row per primary key; None for a table without a key."""
+    """One row per primary key, None for a table without a key.
+
+    The highest ``version_field`` wins (the latest aggregate pane); without one the first
+    written row does (ordered by the partition column), as DuckDB's first write wins:
+    a redelivered event or a timer that fired twice wrote the same row again.
+    """
     if not spec.primary_key:
         return None
-    version = version_field(spec)
+    version = spec.version_field
     order = f"{version} DESC" if version else (spec.partition_field or spec.primary_key[0])
     return (
         f"SELECT * FROM `{project}.{dataset}.{spec.name}`\n"
@@ -154,7 +159,7 @@ def terraform_tables() -> dict[str, Any]:
             "time_partitioning": partition and {"type": "DAY", "field": partition["field"]},
             "clustering": list(spec.cluster_fields),
             "primary_key": list(spec.primary_key),
-            "version_field": version_field(spec),
+            "version_field": spec.version_field,
             "current_view": _current_view(name, spec),
         }
     return out

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from churnwatch.schemas import ATTR, FieldSpec, TableSpec, table, tables
+from churnwatch.schemas import FieldSpec, TableSpec, table, tables
 
 _PRIMITIVE_SQL = {
     "string": "VARCHAR",
@@ -67,10 +67,6 @@ def arrow_type(spec: FieldSpec) -> pa.DataType:
 
 def arrow_schema(spec: TableSpec) -> pa.Schema:
     return pa.schema([pa.field(c.name, arrow_type(c), nullable=c.nullable) for c in spec.columns])
-
-
-def version_field(spec: TableSpec) -> str | None:
-    return spec.record.raw.get(ATTR + "version_field")
 
 
 def ddl(spec: TableSpec) -> str:
@@ -152,7 +148,7 @@ class DuckDBWarehouse:
         )
         columns = ", ".join(spec.column_names)
         conflict = "DO NOTHING"
-        version = version_field(spec)
+        version = spec.version_field
         if version:
             updates = ", ".join(
                 f"{c} = excluded.{c}" for c in spec.column_names if c not in spec.primary_key
@@ -194,7 +190,7 @@ def _last_per_key(spec: TableSpec, rows: list[Mapping[str, Any]]) -> list[Mappin
     """
     if not spec.primary_key:
         return list(rows)
-    version = version_field(spec)
+    version = spec.version_field
     chosen: dict[tuple, Mapping[str, Any]] = {}
     for row in rows:
         key = tuple(row.get(k) for k in spec.primary_key)

@@ -4,7 +4,7 @@
 
 locals {
   bigquery_tables = jsondecode(file("${path.module}/generated/bigquery_tables.json"))
-  # One view per keyed table: the newest row per primary key (the latest pane per window).
+  # One view per keyed table: one row per primary key (the latest pane per window).
   current_views = {
     for name, table in local.bigquery_tables : table.current_view.name => table.current_view
     if table.current_view != null
