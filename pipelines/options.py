@@ -120,7 +120,8 @@ class ChurnwatchOptions(PipelineOptions):
         parser.add_argument(
             "--writer_schemas_dir",
             default=None,
-            help="Folder of extra writer schema revisions (*.avsc) producers may use.",
+            help="Folder of extra writer schema revisions (*.avsc) producers may use, and the "
+            "Pub/Sub revision ids they were committed as (churnwatch.pubsub_revisions).",
         )
         parser.add_argument(
             "--alerts_topic",
@@ -290,6 +291,13 @@ class ChurnwatchOptions(PipelineOptions):
             problems.append(str(exc))
         if self.day_seconds <= 0:
             problems.append("--day_seconds must be positive")
+        if self.writer_schemas_dir:
+            from churnwatch.wire import load_writer_dir
+
+            try:
+                load_writer_dir(self.writer_schemas_dir)
+            except ValueError as exc:
+                problems.append(str(exc))
         if self.idle_stop_seconds is not None and self.idle_stop_seconds <= 0:
             problems.append("--idle_stop_seconds must be positive")
         if self.dedupe_ttl_seconds <= 0 or self.dedupe_shards <= 0:

@@ -110,13 +110,24 @@ class _LocalPull(beam.PTransform):
         return pvalue.PCollection(pbegin.pipeline, is_bounded=False)
 
 
-def _event_timestamp(message) -> Timestamp:
-    millis = message.attributes.get(EVENT_TIME_ATTRIBUTE)
-    if millis is not None:
-        try:
-            return Timestamp(micros=int(millis) * 1000)
-        except ValueError:
-            pass  # a bad attribute is the decoder's business; stamp by publish time
+#: Plausible ``occurred_at`` attribute values (epoch millis, years 2000..2200); anything
+#: else (seconds, nanoseconds, text) is ignored here and the record's own time used.
+_ATTRIBUTE_MILLIS = (946_684_800_000, 7_258_118_400_000)
+
+
+def event_timestamp(message) -> Timestamp:
+    """The ``occurred_at`` attribute as a timestamp; publish time when it is not usable.
+
+    Never raises: a nanosecond or garbage attribute must not fail the read. The decoder
+    re-stamps every valid row from the record itself, so this only orders the read.
+    """
+    millis = (message.attributes or {}).get(EVENT_TIME_ATTRIBUTE)
+    try:
+        value = int(millis)
+    except (TypeError, ValueError):
+        value = None
+    if value is not None and _ATTRIBUTE_MILLIS[0] <= value <= _ATTRIBUTE_MILLIS[1]:
+        return Timestamp(micros=value * 1000)
     return Timestamp.from_utc_datetime(message.publish_time)
 
 
@@ -182,7 +193,7 @@ class _LocalPullEvaluator(_te._TransformEvaluator):
                     m.data, dict(m.attributes), message_id=m.message_id, publish_time=m.publish_time
                 )
                 output.output(
-                    GlobalWindows.windowed_value(message, timestamp=_event_timestamp(message))
+                    GlobalWindows.windowed_value(message, timestamp=event_timestamp(message))
                 )
             bundles.append(output)
         if self.idle.should_stop() and not received:
