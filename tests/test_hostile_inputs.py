@@ -28,7 +28,7 @@ from churnwatch.wire import (
 )
 from tests.helpers import customer, feedback
 from transforms.decode import DecodeAndValidate
-from transforms.pubsub_io import event_timestamp
+from transforms.pubsub_local import event_timestamp
 
 FEEDBACK = schemas.load(schemas.FEEDBACK_EVENT)
 CUSTOMER = schemas.load(schemas.CUSTOMER_EVENT)
