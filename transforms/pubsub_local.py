@@ -87,6 +87,7 @@ def event_timestamp(message) -> Timestamp:
 class _InFlight:
     ack_id: str
     renewed: float
+    published: float  # epoch s, Pub/Sub's publish time: commit latency is measured from it
 
 
 @dataclass
@@ -104,6 +105,8 @@ class LocalRun:
     in_flight: dict[str, dict[str, _InFlight]] = field(default_factory=dict)  # sub -> id -> ack
     committed: dict[str, list[str]] = field(default_factory=dict)  # sub -> ack ids to ack
     owner: dict[str, str] = field(default_factory=dict)  # message id -> subscription
+    # publish -> commit seconds of every committed message (benchmarks read them)
+    commit_latencies: list[float] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def saw(self, subscription: str, count: int, newest_us: int | None) -> None:
@@ -148,10 +151,12 @@ class LocalRun:
         with self.lock:
             flight = self.in_flight.setdefault(subscription, {})
             for r in received:
-                flight[r.message.message_id] = _InFlight(r.ack_id, now)
+                published = _epoch_seconds(getattr(r.message, "publish_time", None))
+                flight[r.message.message_id] = _InFlight(r.ack_id, now, published)
                 self.owner[r.message.message_id] = subscription
 
     def commit(self, message_ids: Iterable[str | None]) -> None:
+        committed_at = time.time()
         with self.lock:
             for message_id in message_ids:
                 subscription = self.owner.pop(message_id, None) if message_id else None
@@ -160,6 +165,8 @@ class LocalRun:
                 entry = self.in_flight.get(subscription, {}).pop(message_id, None)
                 if entry is not None:
                     self.committed.setdefault(subscription, []).append(entry.ack_id)
+                    if entry.published:
+                        self.commit_latencies.append(committed_at - entry.published)
 
     def take_committed(self, subscription: str) -> list[str]:
         with self.lock:
@@ -178,6 +185,15 @@ class LocalRun:
     def uncommitted(self) -> int:
         with self.lock:
             return sum(len(f) for f in self.in_flight.values())
+
+
+def _epoch_seconds(publish_time) -> float:
+    """Pub/Sub's publish time (a datetime or protobuf timestamp) in epoch seconds; 0 if none."""
+    if publish_time is None:
+        return 0.0
+    if hasattr(publish_time, "timestamp"):
+        return publish_time.timestamp()
+    return getattr(publish_time, "seconds", 0) + getattr(publish_time, "nanos", 0) / 1e9
 
 
 _RUNS: dict[str, LocalRun] = {}
