@@ -246,7 +246,7 @@ class TableSpec:
         """One value per column: a column the row leaves out takes the schema's default,
         as Avro resolution would (e.g. a writer from before ``revision`` existed)."""
         return {
-            c.name: values[c.name] if c.name in values else (c.default if c.has_default else None)
+            c.name: values.get(c.name, c.default if c.has_default else None)
             for c in self.columns
         }
 
