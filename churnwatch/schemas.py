@@ -246,8 +246,7 @@ class TableSpec:
         """One value per column: a column the row leaves out takes the schema's default,
         as Avro resolution would (e.g. a writer from before ``revision`` existed)."""
         return {
-            c.name: values.get(c.name, c.default if c.has_default else None)
-            for c in self.columns
+            c.name: values.get(c.name, c.default if c.has_default else None) for c in self.columns
         }
 
 
