@@ -81,8 +81,8 @@ SIGNS = {
     "disengaged": 1,
     "survey_silence": 1,
 }
-PRIOR_WEIGHT = 2.0
-MAX_SHRINK = math.log(4.0)  # one odd order cannot say more than "a quarter of usual"  # pseudo-gaps of the population's rhythm in every customer's own
+PRIOR_WEIGHT = 2.0  # pseudo-gaps of the population's rhythm in every customer's own
+MAX_SHRINK = math.log(4.0)  # one odd order cannot say more than "a quarter of usual"
 LOGIT_CLIP = 12.0
 
 
