@@ -23,6 +23,7 @@ from churnwatch.routing import RoutingPolicy
 from churnwatch.spikes import SpikeConfig
 from churnwatch.warehouse import WarehouseUrl
 from transforms.bigquery_io import STORAGE_WRITE_API, WRITE_METHODS, BigQueryWriteConfig
+from transforms.state_cache import worker_plugins
 from transforms.track_customers import TrackingSetup
 
 SUBSCRIPTION_RE = re.compile(
@@ -298,6 +299,7 @@ class ChurnwatchOptions(PipelineOptions):
             problems.append("--pull_max_messages must be within 1..1000 (Pub/Sub's limit)")
         if self.alerts_topic and not TOPIC_RE.match(self.alerts_topic):
             problems.append(f"--alerts_topic={self.alerts_topic!r}: expected projects/P/topics/T")
+        problems.extend(self.configure_state_cache())
         if not problems:
             try:
                 self.tracking_setup()
@@ -310,6 +312,19 @@ class ChurnwatchOptions(PipelineOptions):
                     problems.append(f"aggregate / spike / quality options: {exc}")
         if problems:
             raise ValueError("invalid options:\n  " + "\n  ".join(problems))
+
+    def configure_state_cache(self) -> list[str]:
+        """Beam's ``--max_cache_memory_usage_mb`` (default 0, off, as on Dataflow since 2.55).
+
+        With a cache, SDK harnesses import ``transforms.state_cache`` as a Beam plugin, so
+        each state write is sized without objsize's walk over every loaded module.
+        """
+        cache_mb = self.view_as(WorkerOptions).max_cache_memory_usage_mb or 0
+        if cache_mb < 0:
+            return [f"--max_cache_memory_usage_mb={cache_mb}: 0 (off, the default) or more"]
+        setup = self.view_as(SetupOptions)
+        setup.beam_plugins = worker_plugins(setup.beam_plugins, cache_mb) or None
+        return []
 
     def tracking_setup(self) -> TrackingSetup:
         """Detector config, model parameters and routing policy, loaded and validated."""
