@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from churnwatch.commands.evaluate import load_params
 from churnwatch.detection import Customer, Detector, DetectorConfig
+from churnwatch.model.params import load_params
 from churnwatch.routing import RoutingPolicy
 from churnwatch.simulate import SimConfig, simulate
 from transforms.sharding import shard_of

@@ -15,8 +15,8 @@ from apache_beam.options.pipeline_options import (
 )
 
 from churnwatch.aggregation import AggregateConfig
-from churnwatch.commands.evaluate import load_params
 from churnwatch.detection import DetectorConfig
+from churnwatch.model.params import load_params
 from churnwatch.quality.config import QualityConfig
 from churnwatch.quality.rules import QualityRules
 from churnwatch.routing import RoutingPolicy

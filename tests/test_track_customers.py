@@ -11,9 +11,9 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
 from churnwatch.clock import now_ms
-from churnwatch.commands.evaluate import load_params
 from churnwatch.detection import AT_RISK_SILENT, SILENT_CHURN, Detector, DetectorConfig
 from churnwatch.evaluate import replay
+from churnwatch.model.params import load_params
 from churnwatch.routing import RoutingPolicy
 from churnwatch.simulate import SimConfig, simulate
 from tests.helpers import streaming_options

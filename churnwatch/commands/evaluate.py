@@ -8,7 +8,7 @@ from pathlib import Path
 
 from churnwatch.detection import SIGNAL_BOOSTS, Detector, DetectorConfig
 from churnwatch.evaluate import replay, score
-from churnwatch.model.bgnbd import BGNBDParams
+from churnwatch.model.params import load_params
 from churnwatch.routing import RoutingPolicy
 from churnwatch.simulate import SimConfig, read_truth, simulate
 
@@ -39,16 +39,6 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--day-seconds", type=float, default=86400.0)
     parser.add_argument("--json", action="store_true", help="print JSON")
-
-
-def load_params(path: Path | None) -> BGNBDParams:
-    if path is None:
-        from importlib import resources
-
-        return BGNBDParams.from_json(
-            resources.files("churnwatch.model").joinpath("default_params.json").read_text()
-        )
-    return BGNBDParams.load(path)
 
 
 def run(args) -> int:

@@ -46,7 +46,7 @@ def run(args) -> int:
             raise ValueError("fit --warehouse reads DuckDB files (duckdb:///path)")
         x, t_x, T = history.from_duckdb(url.location, args.day_seconds)
     else:
-        x, t_x, T = history.from_simulation(args.simulate_seed)
+        x, t_x, T = _from_simulation(args.simulate_seed)
     print(f"fitting BG/NBD on {len(x):,} customers ...", flush=True)
     params = fit(x, t_x, T, time_unit_days=unit)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -56,3 +56,16 @@ def run(args) -> int:
         f"LL={params.log_likelihood:.2f}  version {params.version} -> {args.out}"
     )
     return 0
+
+
+def _from_simulation(seed: int, customers: int = 1000, days: float = 365.0):
+    """A simulated year of transactions (the simulator is a tool, so it is used here)."""
+    from churnwatch.simulate import SimConfig, simulate
+
+    sim = simulate(SimConfig(customers=customers, days=days, seed=seed, spike=False))
+    rows = [
+        (r["customer_id"], r["occurred_at"] - sim.start_ms)
+        for r in sim.events["customer"]
+        if r["type"] in history.TRANSACTIONS
+    ]
+    return history.summarise_transactions(rows, 86400.0, observed_until_ms=int(days * 86400_000))

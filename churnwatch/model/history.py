@@ -1,4 +1,8 @@
-"""Purchase histories for fitting: from a CDNOW-style summary, the warehouse or a simulation."""
+"""Purchase histories for fitting: from a CDNOW-style summary or the warehouse.
+
+``churnwatch fit --simulate-seed`` builds its history from the simulator in the command
+itself: the library does not depend on the simulator.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from churnwatch.model.bgnbd import summarise_purchases
-from churnwatch.simulate import SimConfig, simulate
 
 TRANSACTIONS = ("SIGNUP", "PURCHASE", "RENEWAL")
 
@@ -36,20 +39,11 @@ def from_duckdb(path: str, day_seconds: float) -> tuple[np.ndarray, np.ndarray, 
         wh.close()
     if not rows:
         raise ValueError(f"{path}: no transactions in customer_events to fit on")
-    return _summarise(rows, day_seconds)
+    return summarise_transactions(rows, day_seconds)
 
 
-def from_simulation(seed: int, customers: int = 1000, days: float = 365.0):
-    sim = simulate(SimConfig(customers=customers, days=days, seed=seed, spike=False))
-    rows = [
-        (r["customer_id"], r["occurred_at"] - sim.start_ms)
-        for r in sim.events["customer"]
-        if r["type"] in TRANSACTIONS
-    ]
-    return _summarise(rows, 86400.0, observed_until_ms=int(days * 86400_000))
-
-
-def _summarise(rows, day_seconds: float, observed_until_ms: int | None = None):
+def summarise_transactions(rows, day_seconds: float, observed_until_ms: int | None = None):
+    """``(customer_id, at_ms)`` transactions -> ``frequency, recency, T`` in customer days."""
     day_ms = day_seconds * 1000
     purchases: dict[str, list[float]] = {}
     for customer_id, at_ms in rows:
