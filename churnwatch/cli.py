@@ -27,6 +27,7 @@ COMMANDS = {
     "report": "churnwatch.commands.report",
     "notify": "churnwatch.commands.notify",
     "infra-tables": "churnwatch.commands.infra_tables",
+    "template-metadata": "churnwatch.commands.template_metadata",
     "quality": "churnwatch.commands.quality",
 }
 

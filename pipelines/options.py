@@ -259,14 +259,14 @@ class ChurnwatchOptions(PipelineOptions):
             type=float,
             default=1.0,
             help="Stream quality: validate valid rows in fixed event-time windows of this "
-            "many days (one Great Expectations validation per table and window)...",
+            "many days (one Great Expectations validation per table and window).",
         )
         parser.add_argument(
             "--min_quality_window_seconds",
             type=float,
             default=10.0,
-            help="...but never shorter than this many seconds of event time (a compressed "
-            "demo day would otherwise make many tiny, costly batches).",
+            help="Stream quality windows are never shorter than this many seconds of event "
+            "time (a compressed demo day would otherwise make many tiny, costly batches).",
         )
 
     def validate_churnwatch(self) -> None:
