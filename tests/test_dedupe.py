@@ -91,14 +91,3 @@ def test_shard_of_is_stable_across_processes():
     }
     assert outputs == {str([shard_of(f"fe-{i}", 64) for i in range(50)]) + "\n"}
 
-
-def test_shard_batches_cross_the_shuffle_as_one_pickle():
-    from apache_beam.coders import registry
-    from apache_beam.typehints import typehints
-
-    from transforms.sharding import ShardBatch, ShardBatchCoder
-
-    coder = registry.get_coder(typehints.Tuple[int, ShardBatch])
-    assert isinstance(coder.coders()[1], ShardBatchCoder)
-    batch = [(1_700_000_000_000_000, {"event_id": "e1", "nps_score": None, "tags": {"a": "b"}})]
-    assert coder.decode(coder.encode((7, batch))) == (7, batch)

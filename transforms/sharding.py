@@ -9,11 +9,6 @@ bundle by shard first turns N element-level calls into one call per shard per bu
 Each row travels with its timestamp (epoch micros). A batch element carries the earliest
 of them, so it is never later than any of its rows; the stateful DoFn downstream re-emits
 each row with its own timestamp (:func:`unbatch`).
-
-A batch crosses the shuffle in front of the stateful DoFn as one pickled blob
-(:class:`ShardBatchCoder`): with the coder the type hint would pick (a list of tuples of
-string-keyed maps) the SDK encodes, decodes and size-estimates every field of every row,
-~3x the CPU of pickle; in the SDK-harness mode every row pays that on the data plane.
 """
 
 from __future__ import annotations
@@ -24,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
-from apache_beam import coders
 from apache_beam.coders import BytesCoder
 from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
@@ -34,30 +28,6 @@ from apache_beam.utils.windowed_value import WindowedValue
 def shard_of(key: str, num_shards: int) -> int:
     """Stable across processes (``hash()`` is salted per interpreter)."""
     return zlib.crc32(key.encode()) % num_shards
-
-
-class ShardBatch(list):
-    """Type hint of a batch, ``[(timestamp micros, row), ...]``; values are plain lists."""
-
-
-class ShardBatchCoder(coders.Coder):
-    """A whole batch as one pickle (rows are dicts of Avro primitives; the pipeline's own
-    workers are the only readers, as with Beam's PickleCoder)."""
-
-    def encode(self, value: list) -> bytes:
-        return pickle.dumps(list(value), pickle.HIGHEST_PROTOCOL)
-
-    def decode(self, encoded: bytes) -> list:
-        return pickle.loads(encoded)
-
-    def is_deterministic(self) -> bool:
-        return False  # a value, never a key
-
-    def to_type_hint(self):
-        return ShardBatch
-
-
-coders.registry.register_coder(ShardBatch, ShardBatchCoder)
 
 
 class _BatchByShardFn(beam.DoFn):
@@ -107,7 +77,7 @@ class BatchByShard(beam.PTransform):
     def expand(self, rows):
         return rows | "GroupRowsPerShard" >> beam.ParDo(
             _BatchByShardFn(self.key_of, self.num_shards, self.max_batch)
-        ).with_output_types(tuple[int, ShardBatch])
+        ).with_output_types(tuple[int, list[tuple[int, dict[str, Any]]]])
 
 
 def read_shard_state(state, default: Any) -> Any:
