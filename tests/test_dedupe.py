@@ -90,4 +90,3 @@ def test_shard_of_is_stable_across_processes():
         for seed in ("1", "2")
     }
     assert outputs == {str([shard_of(f"fe-{i}", 64) for i in range(50)]) + "\n"}
-
