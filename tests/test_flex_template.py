@@ -45,6 +45,7 @@ EXAMPLES = {
     "idle_stop_seconds": "30",
     "writer_schemas_dir": "/template/writer_schemas",
     "model_params": "/template/params/bgnbd.json",
+    "risk_threshold": "0.8",
     "routing_policy": "/template/policy/routing.yaml",
     "quality_rules": "/template/policy/quality.yaml",
 }
@@ -98,6 +99,14 @@ def test_metadata_is_generated_from_the_flags():
         "stale: run `churnwatch template-metadata` and commit the result"
     )
     assert main(["template-metadata", "--check"]) == 0
+
+
+def test_metadata_overrides_name_real_flags():
+    from pipelines import template_metadata as tm
+
+    flags = {a.dest for a in tm.pipeline_flags()}
+    for table in (tm.LABELS, tm.REGEXES, tm.PARAM_TYPES, tm.HELP_SUFFIX, tm.REQUIRED):
+        assert set(table) <= flags, f"no such flag: {sorted(set(table) - flags)}"
 
 
 def test_metadata_check_fails_on_a_stale_file(tmp_path):

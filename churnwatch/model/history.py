@@ -1,8 +1,4 @@
-"""Purchase histories for fitting: from a CDNOW-style summary or the warehouse.
-
-``churnwatch fit --simulate-seed`` builds its history from the simulator in the command
-itself: the library does not depend on the simulator.
-"""
+"""Histories to fit on: a CDNOW-style summary (BG/NBD alone) or a warehouse's events."""
 
 from __future__ import annotations
 
@@ -10,10 +6,6 @@ import csv
 from pathlib import Path
 
 import numpy as np
-
-from churnwatch.model.bgnbd import summarise_purchases
-
-TRANSACTIONS = ("SIGNUP", "PURCHASE", "RENEWAL")
 
 
 def from_summary_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -25,28 +17,22 @@ def from_summary_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return tuple(np.array([float(r[k]) for r in rows]) for k in ("frequency", "recency", "T"))
 
 
-def from_duckdb(path: str, day_seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Transactions in the warehouse's customer_events, in customer days."""
+def events_from_duckdb(path: str) -> list[dict]:
+    """The warehouse's valid customer and feedback events, as the detector sees them."""
+    from churnwatch import schemas
     from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 
     wh = DuckDBWarehouse(path)
+    events: list[dict] = []
     try:
-        rows = wh.query(
-            "SELECT customer_id, epoch_ms(occurred_at) FROM customer_events WHERE type IN "
-            f"({', '.join(repr(t) for t in TRANSACTIONS)})"
-        )
+        for name in (schemas.CUSTOMER_EVENT, schemas.FEEDBACK_EVENT):
+            spec = schemas.load(name)
+            cols = [f.name for f in spec.fields]
+            select = ", ".join(f"epoch_ms({c})" if spec.field(c).is_timestamp else c for c in cols)
+            for values in wh.query(f"SELECT {select} FROM {spec.table}"):
+                events.append(dict(zip(cols, values, strict=True)))
     finally:
         wh.close()
-    if not rows:
-        raise ValueError(f"{path}: no transactions in customer_events to fit on")
-    return summarise_transactions(rows, day_seconds)
-
-
-def summarise_transactions(rows, day_seconds: float, observed_until_ms: int | None = None):
-    """``(customer_id, at_ms)`` transactions -> ``frequency, recency, T`` in customer days."""
-    day_ms = day_seconds * 1000
-    purchases: dict[str, list[float]] = {}
-    for customer_id, at_ms in rows:
-        purchases.setdefault(customer_id, []).append(at_ms / day_ms)
-    end = (observed_until_ms if observed_until_ms is not None else max(r[1] for r in rows)) / day_ms
-    return summarise_purchases(purchases, end)
+    if not events:
+        raise ValueError(f"{path}: no customer or feedback events to fit on")
+    return events

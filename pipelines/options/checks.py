@@ -19,6 +19,16 @@ TOPIC_RE = re.compile(r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/topics/[A-Za-z][-
 def problems(options: ChurnwatchOptions) -> list[str]:
     """Every invalid flag, then (when the flags are sound) every config that fails to build."""
     found = []
+    if any(str(f).startswith("--p_alive_threshold") for f in options._flags or ()):
+        found.append(
+            "--p_alive_threshold was removed: the risk model combines P(alive) with "
+            "behaviour; set --alert_budget (AT_RISK alerts per 1,000 customers per month) "
+            "or --risk_threshold"
+        )
+    if options.risk_threshold is not None and not 0 < options.risk_threshold < 1:
+        found.append(f"--risk_threshold={options.risk_threshold}: must be within (0, 1)")
+    if not options.alert_budget > 0:
+        found.append(f"--alert_budget={options.alert_budget}: must be positive")
     for flag in ("feedback_subscription", "customer_subscription"):
         value = getattr(options, flag)
         if not value:

@@ -13,7 +13,7 @@ from apache_beam.options.pipeline_options import SetupOptions, StandardOptions, 
 
 from churnwatch.aggregation import AggregateConfig
 from churnwatch.detection import DetectorConfig
-from churnwatch.model.params import load_params
+from churnwatch.model.packaged import load_model
 from churnwatch.quality.config import QualityConfig
 from churnwatch.quality.rules import QualityRules
 from churnwatch.routing import RoutingPolicy
@@ -44,12 +44,13 @@ class RunConfigs:
         config = DetectorConfig(
             day_seconds=self.day_seconds,
             lookback_days=self.lookback_days,
-            p_alive_threshold=self.p_alive_threshold,
+            alert_budget=self.alert_budget,
+            risk_threshold=self.risk_threshold,
             cooldown_days=self.cooldown_days,
         )
-        params = load_params(Path(self.model_params) if self.model_params else None)
+        model = load_model(Path(self.model_params) if self.model_params else None)
         return TrackingSetup(
-            config, params, RoutingPolicy.load(self.routing_policy), self.customer_shards
+            config, model, RoutingPolicy.load(self.routing_policy), self.customer_shards
         )
 
     def bigquery_write_config(self) -> BigQueryWriteConfig:

@@ -116,7 +116,7 @@ def detection_flags(parser) -> None:
     parser.add_argument(
         "--model_params",
         default=None,
-        help="BG/NBD parameters JSON from `churnwatch fit` (default: packaged).",
+        help="Risk model JSON from `churnwatch fit --warehouse` (default: packaged).",
     )
     parser.add_argument(
         "--routing_policy",
@@ -125,10 +125,18 @@ def detection_flags(parser) -> None:
     )
     defaults = DetectorConfig()
     parser.add_argument(
-        "--p_alive_threshold",
+        "--alert_budget",
         type=float,
-        default=defaults.p_alive_threshold,
-        help="AT_RISK_SILENT when P(alive) falls to this (signals raise it).",
+        default=defaults.alert_budget,
+        help="AT_RISK_SILENT alerts per 1,000 active customers per month the owners can "
+        "handle; the risk threshold is the lowest whose rate on the model's fitting "
+        "history fits it.",
+    )
+    parser.add_argument(
+        "--risk_threshold",
+        type=float,
+        default=None,
+        help="Fixed risk threshold in (0, 1) instead of the one from --alert_budget.",
     )
     parser.add_argument(
         "--lookback_days",
@@ -140,7 +148,8 @@ def detection_flags(parser) -> None:
         "--cooldown_days",
         type=float,
         default=defaults.cooldown_days,
-        help="At most one alert per customer and type within this many days.",
+        help="A new AT_RISK episode alerts at least this many days after the last one "
+        "(one alert per episode; an episode ends with renewed activity).",
     )
     parser.add_argument(
         "--customer_shards",
