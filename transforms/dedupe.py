@@ -37,6 +37,7 @@ from transforms.sharding import (
     unbatch,
     write_shard_state,
 )
+from transforms.state_cache import size_state_without_module_walk
 
 __all__ = ["DropDuplicates", "shard_of"]
 
@@ -52,6 +53,7 @@ class _DedupeShardFn(beam.DoFn):
         self.on_drop = on_drop
 
     def setup(self) -> None:
+        size_state_without_module_walk()  # in case this process caches state (see module)
         self.duplicates = Metrics.counter("dedupe", "duplicates_dropped")
         self.forgotten = Metrics.counter("dedupe", "ids_expired")
 
