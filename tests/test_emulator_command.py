@@ -26,7 +26,8 @@ def listening(port: int) -> bool:
 
 
 def kill_leftovers(port: int) -> list[int]:
-    """End processes started for this port only (found by their --host-port argument)."""
+    """End processes started for this port only (gcloud's --host-port=127.0.0.1:PORT, the
+    Java emulator's --port=PORT)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -35,7 +36,10 @@ def kill_leftovers(port: int) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if f"127.0.0.1:{port}" in cmdline and int(entry.name) != os.getpid():
+        mine = f"127.0.0.1:{port}" in cmdline or (
+            "pubsub-emulator" in cmdline and f"--port={port}" in cmdline
+        )
+        if mine and int(entry.name) != os.getpid():
             pids.append(int(entry.name))
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
