@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
+
+from churnwatch import logs
 
 #: subcommand -> module; a module provides HELP, add_arguments(parser) and run(args) -> int.
 COMMANDS = {
@@ -40,10 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(verbose=args.verbose)  # JSON lines for Cloud Logging (churnwatch/logs.py)
     try:
         return int(args._run(args) or 0)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

@@ -407,12 +407,12 @@ class Notifier:
         except PermanentFailure as exc:
             self.state.release(alert["alert_id"], channel)
             return self._dead(message, "SINK", f"alert {alert['alert_id']} to {channel}: {exc}")
-        except TransientFailure as exc:
+        except TransientFailure:
             self.state.release(alert["alert_id"], channel)
             self.counts["transient_failures"] += 1
             log.warning(
                 "alert not delivered yet",
-                extra={"json_fields": {**fields, "reason": scrub(str(exc), self._secrets)}},
+                extra={"json_fields": {**fields, "attempts": self.retry.attempts}},
             )
             return NACK
         self.state.record(alert["alert_id"], channel, owner.name, message.message_id, attempts)
