@@ -4,7 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-bigquery lint format bench venv clean tools template template-spec deploy
+.PHONY: demo test test-bigquery lint format bench venv clean tools template template-spec deploy \
+	pin-launcher-image lock
 
 $(STAMP): requirements.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,6 +81,16 @@ template:
 	gcloud dataflow flex-template build gs://$(TEMPLATE_BUCKET)/templates/churnwatch.json \
 		--project $(PROJECT) $(FLEX_SPEC_ARGS)
 	@echo "template_gcs_path = gs://$(TEMPLATE_BUCKET)/templates/churnwatch.json"
+
+# Pin the launcher base image of the Dockerfile to the digest its tag points at today
+# (tag@sha256:...). Needs docker and the network; run it after bumping the tag.
+DOCKERFILE := infra/flex-template/Dockerfile
+pin-launcher-image:
+	@base=$$(sed -n 's|^FROM \(gcr.io/dataflow-templates-base/[^@ ]*\).*|\1|p' $(DOCKERFILE)); \
+	digest=$$(docker buildx imagetools inspect "$$base" --format '{{json .Manifest.Digest}}' | tr -d '"'); \
+	case "$$digest" in sha256:*) ;; *) echo "no digest for $$base"; exit 1;; esac; \
+	sed -i "s|^FROM $$base.*|FROM $$base@$$digest|" $(DOCKERFILE); \
+	echo "pinned $$base@$$digest"
 
 # The same spec gcloud uploads (image + metadata, validated by gcloud), written locally.
 # gcloud --format=json prints the spec as one JSON string, hence the json.load + print.
