@@ -172,7 +172,7 @@ def test_killed_notifier_restarts_without_losing_or_repeating_alerts(
         env.update({name: hook.url(WEBHOOK_SECRET) for name in WEBHOOK_VARS})
         cmd = [sys.executable, "-m", "churnwatch.cli", "-v", "notify", "--subscription", sub,
                "--state", str(tmp_path / "notifier.duckdb"), "--retry-base-seconds", "0.05",
-               "--timeout-seconds", "5"]  # fmt: skip
+               "--timeout-seconds", "5", "--lease-seconds", "10"]  # fmt: skip
         first = subprocess.Popen(
             [*cmd, "--max-idle-seconds", "60"], cwd=ROOT, env=env, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -252,7 +252,8 @@ def test_two_instances_share_one_delivery_log(topics, tmp_path, smtp):
         env = dict(os.environ, SSL_CERT_FILE=tls_files()[0])
         env.update({name: hook.url(WEBHOOK_SECRET) for name in WEBHOOK_VARS})
         cmd = [sys.executable, "-m", "churnwatch.cli", "notify", "--subscription", sub,
-               "--state", str(state_file), "--max-idle-seconds", "6"]  # fmt: skip
+               "--state", str(state_file), "--max-idle-seconds", "6",
+               "--lease-seconds", "10"]  # fmt: skip
         out = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
         procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, text=True, **out) for _ in range(2)]
         outputs = [p.communicate(timeout=120)[0] for p in procs]

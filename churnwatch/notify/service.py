@@ -261,8 +261,12 @@ class _LeaseKeeper:
         self._thread.join()
 
     def add(self, ack_ids: list[str]) -> None:
+        """Track a pulled batch and set its deadline to the lease at once: the subscription's
+        own deadline may be shorter than the first renewal (a third of the lease)."""
         with self._lock:
             self.pending.update(ack_ids)
+        if ack_ids:
+            self._extend(sorted(ack_ids))
 
     def settle(self, ack_id: str) -> None:
         with self._lock:
@@ -273,20 +277,22 @@ class _LeaseKeeper:
         while not self._stop.wait(interval):
             with self._lock:
                 ack_ids = sorted(self.pending)
-            if not ack_ids:
-                continue
-            try:
-                self.client.modify_ack_deadline(
-                    subscription=self.subscription,
-                    ack_ids=ack_ids,
-                    ack_deadline_seconds=self.lease_seconds,
-                )
+            if ack_ids:
+                self._extend(ack_ids)
                 self.extensions += 1
-            except Exception as exc:  # a failed extension must not end delivery
-                log.warning(
-                    "ack deadline extension failed",
-                    extra={"json_fields": {"error_type": type(exc).__name__}},
-                )
+
+    def _extend(self, ack_ids: list[str]) -> None:
+        try:
+            self.client.modify_ack_deadline(
+                subscription=self.subscription,
+                ack_ids=ack_ids,
+                ack_deadline_seconds=self.lease_seconds,
+            )
+        except Exception as exc:  # a failed extension must not end delivery
+            log.warning(
+                "ack deadline extension failed",
+                extra={"json_fields": {"error_type": type(exc).__name__}},
+            )
 
 
 @dataclass
