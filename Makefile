@@ -7,14 +7,27 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test test-bigquery lint format bench venv clean tools template template-spec deploy \
 	pin-launcher-image lock
 
-$(STAMP): requirements.txt setup.py
+# Every package comes from requirements.lock, checked against its sha256 hashes; the project
+# itself is installed without dependencies and without build isolation (its build backend,
+# setuptools, is in the lock too).
+$(STAMP): requirements.lock setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing pinned dependencies into $(VENV) (about 90 s the first time)..."
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -e .
+	@echo "installing locked dependencies into $(VENV) (about 90 s the first time)..."
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# Regenerate requirements.lock from requirements.txt (after changing a pin or adding a
+# dependency): every transitive dependency pinned, with the hashes of all its files on PyPI.
+PIP_TOOLS := pip-tools==7.6.2
+lock:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet $(PIP_TOOLS)
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+		--output-file requirements.lock requirements.txt
 
 demo: $(STAMP)
 	$(VENV)/bin/churnwatch demo
