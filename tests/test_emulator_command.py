@@ -47,8 +47,10 @@ def kill_leftovers(port: int) -> list[int]:
     return pids
 
 
-def test_sigterm_stops_the_java_emulator_too():
-    # Before: SIGTERM ended the Python process at once and the Java emulator kept the port.
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_stops_the_java_emulator_too(signum):
+    # Before: SIGTERM (or SIGHUP) ended the Python process at once and the Java emulator
+    # kept the port.
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "churnwatch.cli", "emulator", "--port", str(port)],
@@ -61,12 +63,13 @@ def test_sigterm_stops_the_java_emulator_too():
             if "Ctrl-C to stop" in line:
                 break
         assert listening(port), "".join(lines)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         proc.wait(timeout=30)
         deadline = time.monotonic() + 10
         while listening(port) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not listening(port), "the emulator still listens after SIGTERM"
+        assert not listening(port), f"the emulator still listens after {signum.name}"
+        assert proc.returncode == 128 + signum
     finally:
         if proc.poll() is None:
             proc.kill()

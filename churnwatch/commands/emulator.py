@@ -17,14 +17,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--project", default=topology.DEFAULT_PROJECT, help="emulator project id")
 
 
-def _exit_on_sigterm(signum, frame) -> None:
+def _exit_on_signal(signum, frame) -> None:
     # A process manager or `kill` sends SIGTERM; Python's default ends the process without
     # running `finally` blocks, which would leave the Java emulator listening on its port.
     raise SystemExit(128 + signum)
 
 
 def run(args) -> int:
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    # SIGHUP too: closing the terminal the emulator runs in must not orphan the Java process.
+    previous = {sig: signal.signal(sig, _exit_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         with running_emulator(args.port) as emulator:
             ensure_topics(args.project, topology.layout())
@@ -40,5 +41,6 @@ def run(args) -> int:
             except KeyboardInterrupt:
                 pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
