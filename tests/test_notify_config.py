@@ -94,3 +94,35 @@ def test_claims_keep_two_instances_from_sending_the_same_alert(tmp_path):
     assert b.claim("alert-2", "webhook:X", lease_s=60) == DeliveryLog.CLAIMED
     assert b.claim("alert-3", "webhook:X", lease_s=-1) == DeliveryLog.CLAIMED  # already expired
     assert a.claim("alert-3", "webhook:X", lease_s=60) == DeliveryLog.CLAIMED
+
+
+def test_an_unexpected_error_in_one_message_is_a_dead_letter_not_a_crash(tmp_path, monkeypatch):
+    # A policy built in code, bypassing validation, with a channel kind the notifier does not
+    # know: handling raises inside (KeyError). The message becomes a dead letter and the
+    # notifier goes on; before, the exception ended the process and the redelivered message
+    # crashed it again.
+    from google.cloud import pubsub_v1
+
+    from churnwatch import schemas
+    from churnwatch.notify.channels import Channels
+    from churnwatch.notify.service import ACK, Notifier
+    from churnwatch.routing import Owner
+    from churnwatch.wire import attributes_for, encode_binary
+    from tests.test_notify_service import alert
+
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:9")  # the client is never called
+    owner = Owner("pager_duty", "", 0.0, {"pager": "ops"})
+    policy = RoutingPolicy({"pager_duty": owner}, (), "pager_duty", "EUR")
+    state = DeliveryLog(tmp_path / "state.duckdb")
+    notifier = Notifier("projects/p/subscriptions/s", state, policy, channels=Channels({}, None))
+    schema = schemas.load(schemas.CHURN_ALERT)
+    record = alert("boom-1", "pager_duty")
+    message = pubsub_v1.types.PubsubMessage(
+        data=encode_binary(schema, record), attributes=attributes_for(schema, record),
+        message_id="m-1",
+    )  # fmt: skip
+    assert notifier.handle(message) == ACK
+    notifier.close()
+    rows = state.query("SELECT stage, error, message_id FROM dead_letters")
+    assert rows == [("SINK", "unexpected KeyError: 'email'", "m-1")]
+    assert notifier.counts["dead_letters"] == 1
