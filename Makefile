@@ -4,8 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-bigquery lint format bench venv clean tools template template-spec deploy \
-	pin-launcher-image lock
+.PHONY: demo test test-unit test-bigquery lint format bench venv clean tools template template-spec \
+	deploy pin-launcher-image lock
 
 # Every package comes from requirements.lock, checked against its sha256 hashes; the project
 # itself is installed without dependencies and without build isolation (its build backend,
@@ -34,6 +34,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The fast part (pure rules and single transforms, < 1 min): tests/conftest.py marks by file.
+test-unit: $(STAMP)
+	$(PY) -m pytest -m "unit or transform"
 
 # Opt-in, against real BigQuery (needs GOOGLE_APPLICATION_CREDENTIALS); says NOT RUN without.
 test-bigquery: $(STAMP)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from churnwatch import topology
+from churnwatch.commands import add_renamed_flag
 
 HELP = "deliver churn alerts (Pub/Sub) to owners by webhook or email, exactly once each"
 
@@ -31,7 +32,9 @@ def add_arguments(parser) -> None:
         default=Path("notifier-state.duckdb"),
         help="DuckDB file for the delivery log and the notifier's dead letters",
     )
-    parser.add_argument("--policy", type=Path, default=None, help="routing policy YAML")
+    add_renamed_flag(
+        parser, "--routing-policy", "--policy", type=Path, default=None, help="routing policy YAML"
+    )
     parser.add_argument(
         "--max-idle-seconds",
         type=float,
@@ -64,7 +67,7 @@ def run(args) -> int:
     from churnwatch.routing import PolicyError, RoutingPolicy
 
     try:
-        policy = RoutingPolicy.load(args.policy)
+        policy = RoutingPolicy.load(args.routing_policy)
         channels = load_channels(owner.channel for owner in policy.owners.values())
         retry = RetryPolicy(args.attempts, args.retry_base_seconds, 30.0, args.timeout_seconds)
         if not 10 <= args.lease_seconds <= 600:
