@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from churnwatch.schemas import FieldSpec, TableSpec, tables
+from churnwatch.warehouse import check_bigquery_ids
 
 _PRIMITIVE_TYPES = {
     "string": "STRING",
@@ -138,6 +139,8 @@ def current_view_sql(spec: TableSpec, project: str, dataset: str) -> str | None:
     """
     if not spec.primary_key:
         return None
+    if (project, dataset) != ("{project}", "{dataset}"):  # Terraform fills those two in
+        check_bigquery_ids(project, dataset)
     version = spec.version_field
     order = f"{version} DESC" if version else (spec.partition_field or spec.primary_key[0])
     return (
@@ -242,6 +245,7 @@ class BigQueryWarehouse:
     def __init__(self, project: str, dataset: str, location: str = "EU", client=None) -> None:
         from google.cloud import bigquery
 
+        check_bigquery_ids(project, dataset)
         self.project = project
         self.dataset = dataset
         self.location = location
