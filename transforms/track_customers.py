@@ -12,9 +12,9 @@ Timeline of one customer (θ = the risk threshold from the alert budget)::
                           the shard timer follows                  (same alert id, updated)
     cancellation, no complaint in lookback ──> SILENT_CHURN at once
 
-A deadline is checked before each of the customer's events as well as by the timer, so
-the alerts do not depend on how far the watermark lags: an event at t after a deadline D
-fires D first, exactly as if the timer had fired in time.
+On a stream, rows wait for the watermark and are applied in event-time order, with a
+customer's passed deadline fired before their next event: the alerts are the replay's
+whatever the pace or the order in which the two subscriptions are read.
 
 Drain guard: a local run drains by releasing the watermark to +inf, which fires every
 pending timer at once. In live mode event time tracks the wall clock, so a timer whose
@@ -107,9 +107,24 @@ class _DetectorFn(beam.DoFn):
 
 
 class _TrackShardFn(_DetectorFn):
-    """Unbounded input: state per shard, one watermark timer at the shard's next deadline."""
+    """Unbounded input: rows wait in the shard's state until the watermark passes them, then
+    are applied in event-time order, interleaved with the deadlines they pass.
 
-    # state: [ {customer_id: Customer}, timer ms or None ]
+    Rows of one customer come from two subscriptions read at different speeds, so their
+    arrival order depends on pace. Applying them in arrival order made the alerts depend
+    on it (a deadline fired before an earlier-in-event-time row from the other source was
+    read). Waiting for the watermark, which never passes data still in the subscription,
+    gives exactly :func:`churnwatch.evaluate.replay`'s alerts whatever the pace::
+
+        rows ──> pending (state) ── watermark passes T ──> sorted rows <= T and
+                                     (the shard's timer)     deadlines <= T, in order
+
+    A row older than what the shard already applied (late data) is applied at once.
+    Churn outcomes are emitted when their row is applied; the aggregates re-stamp them to
+    their own event time (a late pane if their window has closed).
+    """
+
+    # state: [ {customer_id: Customer}, timer ms or None, pending rows, applied up to ms ]
     CUSTOMERS = ReadModifyWriteStateSpec("customers", SHARD_STATE_CODER)
     DEADLINE = TimerSpec("deadline", TimeDomain.WATERMARK)
 
@@ -120,17 +135,25 @@ class _TrackShardFn(_DetectorFn):
         deadline_timer=beam.DoFn.TimerParam(DEADLINE),
     ):
         _, batch = element
-        customers, timer_ms = read_shard_state(state, [{}, None])
+        customers, timer_ms, pending, applied = read_shard_state(state, [{}, None, [], None])
         wall = now_ms()
-        earliest = timer_ms
+        wanted: list[int] = []  # times the timer must not pass without firing
         for _, row in batch:
-            yield from self._step(customers, row, wall)
-            due = customers[row["customer_id"]].deadline_ms
-            if due is not None and (earliest is None or due < earliest):
-                earliest = due
-        if earliest is not None and earliest != timer_ms:
-            deadline_timer.set(Timestamp(micros=earliest * 1000))
-        write_shard_state(state, [customers, earliest])
+            t = row["occurred_at"]
+            if applied is not None and t <= applied:  # late: nothing left to order it by
+                yield from self._step(customers, row, wall)
+                due = customers[row["customer_id"]].deadline_ms
+                if due is not None:
+                    wanted.append(max(due, applied + 1))
+            else:
+                pending.append(row)
+        if pending:
+            wanted.append(max(r["occurred_at"] for r in pending))
+        if wanted and (timer_ms is None or min(wanted) < timer_ms):
+            # never later than a timer already set: steady arrivals must not starve it
+            timer_ms = min(wanted)
+            deadline_timer.set(Timestamp(micros=timer_ms * 1000))
+        write_shard_state(state, [customers, timer_ms, pending, applied])
 
     @on_timer(DEADLINE)
     def deadline_passed(
@@ -143,25 +166,31 @@ class _TrackShardFn(_DetectorFn):
         stored = read_shard_state(state, None)
         if not stored:
             return
-        customers, _ = stored
+        customers, _, pending, applied = stored
         fire_ms = fire.micros // 1000
         wall = now_ms()
+        ready = sorted((r for r in pending if r["occurred_at"] <= fire_ms), key=event_order)
+        pending = [r for r in pending if r["occurred_at"] > fire_ms]
+        for row in ready:
+            yield from self._step(customers, row, wall)
+        horizon = fire_ms
         guard = self.config.drain_guard_seconds
         if guard is not None and fire_ms > wall + guard * 1000:
+            # the watermark jumped (a drain): the rows were real, a future deadline is not
             self.drain_skips.inc()
-            return  # the watermark jumped (drain), the customer did not go quiet
-        following = None
+            horizon = wall + int(guard * 1000)
+        following = max((r["occurred_at"] for r in pending), default=None)
         for cid, customer in customers.items():
             due = customer.deadline_ms
             # an episode's next step (escalation) may already be due as well
-            while due is not None and due <= fire_ms:
+            while due is not None and due <= horizon:
                 yield from self._fire(customer, cid, due, wall)
                 due = customer.deadline_ms
-            if due is not None and (following is None or due < following):
+            if due is not None and due > fire_ms and (following is None or due < following):
                 following = due
         if following is not None:
             deadline_timer.set(Timestamp(micros=following * 1000))
-        write_shard_state(state, [customers, following])
+        write_shard_state(state, [customers, following, pending, max(applied or 0, fire_ms)])
 
 
 class _ReplayShardFn(_DetectorFn):
