@@ -112,3 +112,43 @@ def accounting(published: Mapping[str, int], rows: int, dead: int) -> list[str]:
     if lost_rows < 0 or lost_dead < 0:
         lines.append("(more rows or dead letters than sent: a reused warehouse or subscription?)")
     return lines
+
+
+def alert_load(path: str, day_seconds: float) -> dict[str, float]:
+    """What the AT_RISK list asks of its readers: alerts (one per episode) per 1,000 active
+    customers per month, the share of customers ever alerted and those alerted in more than
+    one episode. Months are customer months (``day_seconds`` per day), a customer is active
+    from their first event until they cancel."""
+    wh = DuckDBWarehouse(path)
+    try:
+        [(months, customers)] = wh.query(
+            "WITH span AS (SELECT max(epoch_ms(occurred_at)) AS last_ms FROM customer_events), "
+            "life AS (SELECT customer_id, min(epoch_ms(occurred_at)) AS first_ms, "
+            "min(epoch_ms(occurred_at)) FILTER (WHERE type IN ('CANCELLATION', "
+            "'ACCOUNT_CLOSED')) AS churn_ms FROM customer_events GROUP BY customer_id) "
+            "SELECT sum(coalesce(churn_ms, span.last_ms) - first_ms) / ? , count(*) "
+            "FROM life, span",
+            [day_seconds * 1000 * 30.44],
+        )
+        [(alerts, alerted, twice)] = wh.query(
+            "WITH a AS (SELECT customer_id, count(DISTINCT alert_id) AS n FROM churn_alerts "
+            "WHERE alert_type = 'AT_RISK_SILENT' GROUP BY customer_id) "
+            "SELECT coalesce(sum(n), 0), count(*), count(*) FILTER (WHERE n > 1) FROM a"
+        )
+    finally:
+        wh.close()
+    return {
+        "at_risk_alerts": int(alerts),
+        "per_1000_customers_per_month": round(1000 * alerts / months, 2) if months else 0.0,
+        "customers_ever_alerted": round(alerted / customers, 4) if customers else 0.0,
+        "customers_alerted_in_two_episodes_or_more": int(twice),
+    }
+
+
+def render_alert_load(load: Mapping[str, float]) -> str:
+    return (
+        f"AT_RISK_SILENT load: {load['at_risk_alerts']:,} alerts (one per episode) = "
+        f"{load['per_1000_customers_per_month']:.1f} per 1,000 active customers per month; "
+        f"{load['customers_ever_alerted']:.1%} of customers ever alerted, "
+        f"{load['customers_alerted_in_two_episodes_or_more']} in more than one episode"
+    )

@@ -20,7 +20,14 @@ from churnwatch.clock import now_ms
 from churnwatch.emulator import ensure_topics, running_emulator
 from churnwatch.publish import publish_messages
 from churnwatch.simulate import SimConfig, simulate, write_truth
-from churnwatch.summary import counters, render, top_alerts, warehouse_summary
+from churnwatch.summary import (
+    alert_load,
+    counters,
+    render,
+    render_alert_load,
+    top_alerts,
+    warehouse_summary,
+)
 from transforms.pubsub_local import messages_read, request_stop
 
 HELP = "run the pipeline on the Pub/Sub emulator with simulated customers; write DuckDB"
@@ -114,6 +121,8 @@ def run(args) -> int:
     print(render(published, warehouse, metrics))
     print()
     print(top_alerts(str(db)))
+    load = alert_load(str(db), cfg.day_seconds)
+    print(render_alert_load(load))
     print(f"\npipeline ran {elapsed:.0f} s; warehouse: {db}")
     print(
         f"score the alerts:  .venv/bin/churnwatch evaluate --warehouse duckdb://{db} "
@@ -131,6 +140,7 @@ def run(args) -> int:
                 "published": published,
                 "warehouse": warehouse,
                 "metrics": metrics,
+                "alert_load": load,
                 "elapsed_s": round(elapsed, 1),
             },
             indent=2,
