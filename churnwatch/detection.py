@@ -93,6 +93,15 @@ class DetectorConfig:
     def day_ms(self) -> float:
         return self.day_seconds * 1000.0
 
+    @property
+    def drain_guard_ms(self) -> int | None:
+        """How far past the wall clock a deadline may lie and still fire when a drain
+        releases the watermark: ``drain_guard_seconds``, but never more than one customer
+        day (60 s are 120 customer days at a demo's 0.5 s a day)."""
+        if self.drain_guard_seconds is None:
+            return None
+        return int(min(self.drain_guard_seconds, self.day_seconds) * 1000)
+
 
 def alert_id(alert_type: str, subject: str, basis: str) -> str:
     """Deterministic: the same situation replayed (or a timer firing twice) gives one id."""

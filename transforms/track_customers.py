@@ -18,7 +18,7 @@ whatever the pace or the order in which the two subscriptions are read.
 
 Drain guard: a local run drains by releasing the watermark to +inf, which fires every
 pending timer at once. In live mode event time tracks the wall clock, so a timer whose
-time is still ahead of the wall clock (+ ``drain_guard_seconds``) is a drain, not the
+time is still ahead of the wall clock (+ ``drain_guard_ms``) is a drain, not the
 customer going quiet: it raises nothing. TestStream and backfill time lies in the past and
 is unaffected.
 
@@ -174,11 +174,11 @@ class _TrackShardFn(_DetectorFn):
         for row in ready:
             yield from self._step(customers, row, wall)
         horizon = fire_ms
-        guard = self.config.drain_guard_seconds
-        if guard is not None and fire_ms > wall + guard * 1000:
+        guard = self.config.drain_guard_ms
+        if guard is not None and fire_ms > wall + guard:
             # the watermark jumped (a drain): the rows were real, a future deadline is not
             self.drain_skips.inc()
-            horizon = wall + int(guard * 1000)
+            horizon = wall + guard
         following = max((r["occurred_at"] for r in pending), default=None)
         for cid, customer in customers.items():
             due = customer.deadline_ms
@@ -227,8 +227,8 @@ class _ReplayShardFn(_DetectorFn):
         wall = now_ms()
         for row in ordered:
             yield from self._step(customers, row, wall)
-        guard = self.config.drain_guard_seconds
-        horizon = None if guard is None else wall + guard * 1000
+        guard = self.config.drain_guard_ms
+        horizon = None if guard is None else wall + guard
         for cid, customer in customers.items():
             # the input ended: every deadline up to now has passed (never the future's)
             while customer.deadline_ms is not None and (
