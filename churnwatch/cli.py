@@ -21,6 +21,7 @@ COMMANDS = {
     "notify": "churnwatch.commands.notify",
     "infra-tables": "churnwatch.commands.infra_tables",
     "quality": "churnwatch.commands.quality",
+    "alerts": "churnwatch.commands.alerts",
 }
 
 

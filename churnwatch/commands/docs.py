@@ -6,6 +6,11 @@ from pathlib import Path
 
 from churnwatch.commands import write_or_check
 from churnwatch.schemas import tables
+from churnwatch.warehouse.alert_events import (
+    CURRENT_ALERTS,
+    CURRENT_ALERTS_COLUMNS,
+    CURRENT_ALERTS_DOC,
+)
 from churnwatch.warehouse.duckdb_store import sql_type
 from churnwatch.warehouse.views import VIEWS
 
@@ -40,6 +45,10 @@ def render() -> str:
             out.append(f"| `{c.name}` | {sql_type(c)} | {nullable} | {_cell(c.doc)} |")
         out.append("")
     out += ["## Views", ""]
+    out += [f"### `{CURRENT_ALERTS}`", "", _cell(CURRENT_ALERTS_DOC), ""]
+    out += ["On DuckDB and BigQuery (same SQL).", "", "| column | description |", "|---|---|"]
+    out += [f"| `{c}` | {_cell(doc)} |" for c, doc in CURRENT_ALERTS_COLUMNS]
+    out.append("")
     for v in VIEWS:
         out += [f"### `{v.name}`", "", _cell(v.doc), "", "| column | description |", "|---|---|"]
         out += [f"| `{c}` | {_cell(doc)} |" for c, doc in v.columns]
