@@ -44,9 +44,10 @@ def test_report_has_every_plot_and_renders_in_chromium(sample_db, tmp_path, caps
     assert imgs == [title for _, title, _ in PLOTS]
     assert "No data yet" not in text
     assert "src='http" not in text and "href=" not in text  # self-contained
-    # Top open alerts: a1 (30000) first, 4 open alerts; survey cadence: 2 of 5 overdue.
+    # Top open alerts: a1 (30000) first, 5 open alerts (nobody acted, nothing reconciled:
+    # a1, a2, a3, a4, a6); survey cadence: 2 of 5 overdue.
     table = text[text.index("<table id='open-alerts'>") :]
-    assert table.count("<tr><td>") == 4
+    assert table.count("<tr><td>") == 5
     assert table.index("30,000") < table.index("800")
     assert re.search(r"id='survey-cadence'><b>2</b>of 5 active", text)
 
