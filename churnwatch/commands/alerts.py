@@ -4,6 +4,7 @@
     churnwatch alerts ack       --warehouse ... ALERT_ID --by alice [--note "calling them"]
     churnwatch alerts resolve   --warehouse ... ALERT_ID --outcome SAVED --by alice
     churnwatch alerts reconcile --warehouse ...   # outcomes from later customer events
+    churnwatch alerts stats     --warehouse ...   # precision, save rate, time to action
 
 Every step is checked against the lifecycle before anything is written: an unknown alert
 id or an illegal step (resolving an alert nobody acknowledged, resolving twice) prints
@@ -17,7 +18,7 @@ import argparse
 from churnwatch import lifecycle
 from churnwatch.warehouse import WarehouseUrl
 
-HELP = "work the alert queue: list, ack, resolve, reconcile outcomes"
+HELP = "work the alert queue: list, ack, resolve, reconcile outcomes, stats"
 
 
 def _warehouse_arg(parser) -> None:
@@ -48,6 +49,12 @@ def add_arguments(parser) -> None:
         "reconcile", help="resolve active alerts from later customer events (RECOVERED, LOST)"
     )
     _warehouse_arg(reconcile)
+
+    stats = sub.add_parser(
+        "stats", help="production precision, save rate, time to first action, revenue saved"
+    )
+    _warehouse_arg(stats)
+    stats.add_argument("--by", choices=("owner_type", "owner", "type"), default="owner_type")
 
 
 def duckdb_path(url: str) -> str:
@@ -107,6 +114,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{counts[lifecycle.RECOVERED]} RECOVERED, {counts[lifecycle.LOST]} LOST "
                 "(from later customer events)"
             )
+        elif args.action == "stats":
+            from churnwatch.outcomes import production_scores, render_scores
+
+            print(render_scores(production_scores(ledger.warehouse, args.by)))
     finally:
         ledger.warehouse.close()
     return 0
