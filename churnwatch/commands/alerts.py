@@ -5,6 +5,7 @@
     churnwatch alerts resolve   --warehouse ... ALERT_ID --outcome SAVED --by alice
     churnwatch alerts reconcile --warehouse ...   # outcomes from later customer events
     churnwatch alerts stats     --warehouse ...   # precision, save rate, time to action
+    churnwatch alerts digest    --warehouse ...   # one message per owner (routing policy)
 
 Every step is checked against the lifecycle before anything is written: an unknown alert
 id or an illegal step (resolving an alert nobody acknowledged, resolving twice) prints
@@ -14,11 +15,12 @@ what is wrong, exits 2 and leaves the warehouse as it was.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from churnwatch import lifecycle
 from churnwatch.warehouse import WarehouseUrl
 
-HELP = "work the alert queue: list, ack, resolve, reconcile outcomes, stats"
+HELP = "work the alert queue: list, ack, resolve, reconcile outcomes, stats, digest"
 
 
 def _warehouse_arg(parser) -> None:
@@ -56,6 +58,25 @@ def add_arguments(parser) -> None:
     _warehouse_arg(stats)
     stats.add_argument("--by", choices=("owner_type", "owner", "type"), default="owner_type")
 
+    digest = sub.add_parser(
+        "digest",
+        help="send each daily_digest owner (routing policy) one message with their open alerts",
+    )
+    _warehouse_arg(digest)
+    digest.add_argument("--policy", type=Path, default=None, help="routing policy YAML")
+    digest.add_argument(
+        "--state",
+        type=Path,
+        default=Path("notifier-state.duckdb"),
+        help="delivery log (the notifier's file): each owner gets one digest per day",
+    )
+    digest.add_argument("--day", default=None, help="digest day, YYYY-MM-DD (default: today UTC)")
+    digest.add_argument(
+        "--owner", action="append", default=None, help="send to this owner (repeatable) instead"
+    )
+    digest.add_argument("--dry-run", action="store_true", help="print the digests, send nothing")
+    digest.add_argument("--timeout-seconds", type=float, default=10.0)
+
 
 def duckdb_path(url: str) -> str:
     parsed = WarehouseUrl.parse(url if "://" in url else f"duckdb://{url}")
@@ -92,7 +113,52 @@ def _print_queue(rows: list[dict]) -> None:
         )
 
 
+def _digest(args: argparse.Namespace) -> int:
+    """Templates are checked before the warehouse is opened: a bad policy changes nothing."""
+    from datetime import UTC, datetime
+
+    from churnwatch.notify.channels import RetryPolicy
+    from churnwatch.notify.digest import DigestTemplates, build_digests, send_digests
+    from churnwatch.notify.service import DeliveryLog
+    from churnwatch.routing import RoutingPolicy
+    from churnwatch.warehouse.duckdb_store import open_existing
+    from churnwatch.warehouse.views import create_views
+
+    policy = RoutingPolicy.load(args.policy)
+    templates = DigestTemplates.from_policy(policy)
+    day = args.day or datetime.now(UTC).strftime("%Y-%m-%d")
+    warehouse = open_existing(duckdb_path(args.warehouse), read_only=True)
+    try:
+        create_views(warehouse, temporary=True)
+        columns = ("alert_id", "alert_type", "severity", "owner", "customer_id", "topic")
+        columns += ("revenue_at_risk", "state", "age_days", "above_authority", "acknowledged_by")
+        queue: dict[str, list[dict]] = {}
+        for row in warehouse.query(f"SELECT {', '.join(columns)} FROM v_open_alerts"):
+            alert = dict(zip(columns, row, strict=True))
+            queue.setdefault(alert["owner"], []).append(alert)
+    finally:
+        warehouse.close()
+    digests = build_digests(policy, templates, queue, day, args.owner)
+    if args.dry_run:
+        for d in digests:
+            print(f"--- {d.owner} via {next(iter(d.channel))}: {d.subject}\n{d.body}")
+        print(f"{len(digests)} digests (dry run, nothing sent)")
+        return 0
+    state = DeliveryLog(args.state)
+    try:
+        counts = send_digests(digests, state, RetryPolicy(timeout_seconds=args.timeout_seconds))
+    finally:
+        state.close()
+    print(
+        f"digests for {day}: {counts['sent']} sent, {counts['already_sent']} already sent, "
+        f"{counts['failed']} failed ({len(digests)} owners with open alerts)"
+    )
+    return 1 if counts["failed"] else 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.action == "digest":
+        return _digest(args)
     ledger = _ledger(args.warehouse)
     try:
         if args.action == "list":

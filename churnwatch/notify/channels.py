@@ -87,12 +87,18 @@ def send_webhook(
     alert: Mapping[str, Any],
     retry: RetryPolicy,
     sleep: Callable[[float], None] = time.sleep,
+    text: str | None = None,
 ) -> int:
-    """POST a Slack-compatible JSON body; returns the number of attempts used."""
+    """POST a Slack-compatible JSON body; returns the number of attempts used.
+
+    ``text`` replaces the one-line alert text (digests: ``alert`` then only needs an id).
+    """
     url = os.environ.get(url_env)
     if not url:
         raise PermanentFailure(f"webhook variable {url_env} is not set")
-    body = json.dumps({"text": alert_text(alert), "alert_id": alert["alert_id"]}).encode()
+    body = json.dumps(
+        {"text": alert_text(alert) if text is None else text, "alert_id": alert["alert_id"]}
+    ).encode()
     last = ""
     for attempt in range(retry.attempts):
         request = urllib.request.Request(
@@ -127,8 +133,17 @@ def send_webhook(
     raise TransientFailure(f"webhook {url_env}: {last} after {retry.attempts} attempts")
 
 
-def send_email(address: str, alert: Mapping[str, Any], retry: RetryPolicy) -> None:
-    """Send one plain-text email through the SMTP server named in the environment."""
+def send_email(
+    address: str,
+    alert: Mapping[str, Any],
+    retry: RetryPolicy,
+    text: str | None = None,
+    subject: str | None = None,
+) -> None:
+    """Send one plain-text email through the SMTP server named in the environment.
+
+    ``text`` and ``subject`` replace the alert's own (digests: ``alert`` needs only an id).
+    """
     host = os.environ.get(SMTP_ENV["host"])
     if not host:
         raise PermanentFailure(f"email needs {SMTP_ENV['host']} (and optionally the port etc.)")
@@ -138,9 +153,9 @@ def send_email(address: str, alert: Mapping[str, Any], retry: RetryPolicy) -> No
     message = EmailMessage()
     message["From"] = os.environ.get(SMTP_ENV["sender"], "churnwatch@localhost")
     message["To"] = address
-    message["Subject"] = f"Churnwatch {alert['severity']} {alert['alert_type']}"
+    message["Subject"] = subject or f"Churnwatch {alert['severity']} {alert['alert_type']}"
     message["X-Churnwatch-Alert-Id"] = alert["alert_id"]
-    message.set_content(alert_text(alert))
+    message.set_content(alert_text(alert) if text is None else text)
     try:
         with smtplib.SMTP(host, port, timeout=retry.timeout_seconds) as smtp:
             if user:

@@ -34,7 +34,7 @@ from churnwatch.notify.channels import (
     send_email,
     send_webhook,
 )
-from churnwatch.routing import RoutingPolicy
+from churnwatch.routing import DAILY_DIGEST, RoutingPolicy
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 from churnwatch.wire import DecodeError, SchemaMismatch, WriterSchemas
 
@@ -159,6 +159,9 @@ class Notifier:
         owner = self.policy.owners.get(alert["owner"])
         if owner is None:
             return self._dead(message, "SEMANTIC", f"owner {alert['owner']!r} not in policy")
+        if owner.delivery == DAILY_DIGEST:  # they read `churnwatch alerts digest` instead
+            self.counts["left_for_digest"] += 1
+            return True
         channel = channel_key(owner.channel)
         if self.state.delivered(alert["alert_id"], channel):
             self.counts["duplicates_skipped"] += 1
