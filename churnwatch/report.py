@@ -408,7 +408,7 @@ def _timeline(wh: DuckDBWarehouse, alert: dict, day: CustomerDay, as_of: datetim
             [c[0] for c in curve],
             [c[1] for c in curve],
             color="#555",
-            label="P(alive), packaged BG/NBD parameters",
+            label="P(alive) from every stored transaction (packaged BG/NBD parameters)",
         )
     points = [(day.number(t), p) for t, _, p, _ in alerts if p is not None]
     if points:
@@ -417,7 +417,7 @@ def _timeline(wh: DuckDBWarehouse, alert: dict, day: CustomerDay, as_of: datetim
             [p[1] for p in points],
             color="#9467bd",
             zorder=3,
-            label="P(alive) the detector saw",
+            label="P(alive) the detector computed when it raised an alert",
         )
     bottom.set_ylim(0, 1.05)
     bottom.set_ylabel("P(alive)")

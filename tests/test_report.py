@@ -25,7 +25,7 @@ from churnwatch.cli import main
 from churnwatch.report import PLOTS, SILENT_COLOR, VOCAL_COLOR
 from churnwatch.warehouse.alert_events import AlertLedger
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
-from tests.test_views_samples import aggregate, alert, fill_sample, ms
+from tests.test_views_samples import alert, customer_event, fill_sample, ms
 
 
 def chromium(*args: str, tmp_path) -> subprocess.CompletedProcess:
@@ -96,13 +96,13 @@ def color_pixels(image: np.ndarray, color: str, tolerance: int = 6) -> int:
 
 @pytest.fixture
 def sample_db(tmp_path):
-    """The view sample, plus: more churn days, a spike on a topic with dollar signs (mathtext),
+    """The view sample, plus: two vocal churners, a spike on a topic with dollar signs (mathtext),
     a second open alert for c6, and lifecycle steps (a1 lost, a3 taken, a2 reconciled)."""
     path = tmp_path / "wh.duckdb"
     wh = fill_sample(path)
-    wh.upsert("feedback_aggregates", [
-        aggregate("FIXED", 22, "all", "all", 4, 3, 1, 9000, 0),
-        aggregate("FIXED", 23, "all", "all", 1, 0, 1, 1000, 0),
+    wh.upsert("customer_events", [  # two vocal churners (no SILENT_CHURN alert); c3 is silent
+        customer_event("ce-c8-cancel", "c8", ms(2026, 6, 22), "CANCELLATION"),
+        customer_event("ce-c9-close", "c9", ms(2026, 6, 23), "ACCOUNT_CLOSED"),
     ])  # fmt: skip
     wh.upsert("churn_alerts", [
         alert("a7", "ISSUE_SPIKE", "product_quality_lead", ms(2026, 6, 29, 6), 0, 0,
@@ -157,7 +157,7 @@ def test_report_shows_the_warehouse_in_chromium(sample_db, tmp_path, capsys):
     # Open: a3 (ACKNOWLEDGED), a8 (c6), a4, a6, a7 (recent spikes) = 5; a5 is 29 days old.
     want = expected(sample_db)
     assert (want["alerts"], want["acknowledged"], want["lost"], want["resolved"]) == (8, 2, 1, 2)
-    assert dom.cards["events"] == want["events"] == 13
+    assert dom.cards["events"] == want["events"] == 15
     assert dom.cards["alerts"] == want["alerts"]
     assert dom.cards["acknowledged"] == want["acknowledged"]
     assert dom.cards["lost"] == want["lost"] and dom.cards["saved"] == want["saved"] == 0

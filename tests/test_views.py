@@ -62,18 +62,22 @@ def test_nps_trend(wh):
     ]
 
 
-def test_silent_churn_share_uses_latest_pane_of_fixed_all_rows(wh):
+def test_silent_churn_share_from_churn_events_and_silent_churn_alerts(wh):
+    # c3 cancelled on 06-20 and a1 is its SILENT_CHURN alert (30000). Add a vocal churner
+    # (c2 complained, then closed its account on 06-20 and again on 06-22: counted once).
+    from tests.test_views_samples import customer_event
+
+    wh.upsert("customer_events", [
+        customer_event("ce-c2-close", "c2", ms(2026, 6, 20, 18), "ACCOUNT_CLOSED"),
+        customer_event("ce-c2-close2", "c2", ms(2026, 6, 22), "ACCOUNT_CLOSED"),
+    ])  # fmt: skip
     rows = wh.query("SELECT * FROM v_silent_churn_share")
-    # 06-20: the late pane (3 churned, 2 silent) replaced pane 0; SLIDING/segment rows excluded.
-    assert rows == [
-        (dt.datetime(2026, 6, 20), 535, 3, 2, 1, pytest.approx(2 / 3), 7000.0),
-        (dt.datetime(2026, 6, 21), 536, 0, 0, 0, None, 0.0),
-    ]
+    assert rows == [(dt.datetime(2026, 6, 20), 535, 2, 1, 1, 0.5, 30000.0)]
 
 
 def test_views_bucket_by_a_compressed_customer_day(tmp_path):
     """A demo-like run: 1 customer day = 0.5 s. Buckets follow it, not the calendar date."""
-    from tests.test_views_samples import aggregate, feedback
+    from tests.test_views_samples import aggregate, customer_event, feedback
 
     wh = DuckDBWarehouse(tmp_path / "demo.duckdb")
     t0 = ms(2026, 6, 20)  # a multiple of 500 ms: aligned like Beam's fixed windows
@@ -97,9 +101,12 @@ def test_views_bucket_by_a_compressed_customer_day(tmp_path):
     assert wh.query("SELECT day_seconds, recorded_in FROM v_customer_day") == [
         (0.5, "feedback_aggregates")
     ]
+    wh.upsert("customer_events", [  # churn on days 0 and 2 (0.2 s, 1.3 s)
+        customer_event("x1", "c1", t0 + 200, "CANCELLATION"),
+        customer_event("x2", "c2", t0 + 1300, "CANCELLATION"),
+    ])  # fmt: skip
     assert wh.query("SELECT day_number, churned_customers FROM v_silent_churn_share") == [
         (0, 1),
-        (1, 1),
         (2, 1),
     ]
     assert wh.query("SELECT day_number, nps_answers, nps FROM v_nps_trend") == [

@@ -166,29 +166,45 @@ FROM d
     ),
     View(
         "v_silent_churn_share",
-        "Churn per customer day split into silent and vocal, from the pipeline's FIXED "
-        "one-day aggregates (dimension 'all'); late panes have already replaced earlier ones.",
+        "Churn per customer day split into silent and vocal, from the stored facts: each "
+        "customer's first CANCELLATION or ACCOUNT_CLOSED event, silent when the detector "
+        "raised a SILENT_CHURN alert for them (no complaint or low score in its lookback). "
+        "Exactly once by construction (events and alerts are keyed); one row per day with churn.",
         (
-            ("day", "Start of the customer day (window_start of the FIXED window), UTC."),
+            ("day", "Start of the customer day of the churn (occurred_at), UTC."),
             ("day_number", "Customer days since v_customer_day.first_day (0 = first day)."),
             ("churned_customers", "Customers who cancelled or closed their account that day."),
-            ("silent_churned", "Churned without a complaint or low score in the lookback."),
-            ("vocal_churned", "Churned after complaining."),
-            ("silent_share", "silent_churned / churned_customers (0..1); null without churn."),
-            ("revenue_lost", "Annualised revenue of that day's churned customers."),
+            ("silent_churned", "Of those, churned without a complaint (SILENT_CHURN alert)."),
+            ("vocal_churned", "Of those, churned after complaining (no SILENT_CHURN alert)."),
+            ("silent_share", "silent_churned / churned_customers (0..1)."),
+            ("silent_revenue_lost", "Annualised revenue of that day's silent churners."),
         ),
         f"""
+WITH churn AS (
+    SELECT customer_id, min(occurred_at) AS churned_at
+    FROM customer_events
+    WHERE type IN ('CANCELLATION', 'ACCOUNT_CLOSED')
+    GROUP BY 1
+),
+silent AS (
+    SELECT customer_id, max(revenue_at_risk) AS revenue
+    FROM churn_alerts
+    WHERE alert_type = 'SILENT_CHURN'
+    GROUP BY 1
+)
 SELECT
-    window_start AS day,
-    CAST(round({days_between("d.first_day", "window_start")}) AS INTEGER) AS day_number,
-    churned_customers,
-    silent_churned,
-    vocal_churned,
-    CASE WHEN churned_customers > 0
-        THEN silent_churned::DOUBLE / churned_customers END AS silent_share,
-    revenue_lost
-FROM feedback_aggregates CROSS JOIN v_customer_day d
-WHERE window_kind = 'FIXED' AND dimension = 'all'
+    {day_bucket("c.churned_at")} AS day,
+    CAST(round({days_between("d.first_day", day_bucket("c.churned_at"))}) AS INTEGER)
+        AS day_number,
+    count(*) AS churned_customers,
+    count(s.customer_id) AS silent_churned,
+    count(*) - count(s.customer_id) AS vocal_churned,
+    count(s.customer_id)::DOUBLE / count(*) AS silent_share,
+    coalesce(sum(s.revenue), 0.0) AS silent_revenue_lost
+FROM churn c
+CROSS JOIN v_customer_day d
+LEFT JOIN silent s USING (customer_id)
+GROUP BY 1, 2
 ORDER BY 1
 """,
     ),
