@@ -187,3 +187,46 @@ def run(args: argparse.Namespace) -> int:
     finally:
         ledger.warehouse.close()
     return 0
+
+
+#: What the demo's lead does with the top of each queue, in order (the last stays taken).
+DEMO_OUTCOMES = (lifecycle.SAVED, lifecycle.LOST, lifecycle.NOT_A_RISK, None)
+
+
+def demo_work_queue(url: str, owners: int = 2, by: str = "demo-lead") -> None:
+    """The demo's closing act, through the same commands a lead types.
+
+    Reconciles outcomes from the data, then for the ``owners`` owners with the most
+    revenue at risk takes the top alerts of their queue (one per customer) and resolves
+    them (saved, lost, not a risk; one stays acknowledged), and prints the outcome table.
+    """
+    from churnwatch.cli import main
+
+    def step(*argv: str) -> None:
+        print(f"$ churnwatch alerts {' '.join(argv)}")
+        if main(["alerts", argv[0], "--warehouse", url, *argv[1:]]) != 0:
+            raise RuntimeError(f"churnwatch alerts {argv[0]} failed")
+
+    step("reconcile")
+    ledger = _ledger(url)
+    try:
+        queue = [a for a in ledger.queue() if a["customer_id"]]
+    finally:
+        ledger.warehouse.close()
+    ranked_owners: list[str] = []
+    for alert in queue:  # highest revenue first, so owners come in revenue order
+        if alert["owner"] not in ranked_owners:
+            ranked_owners.append(alert["owner"])
+    for owner in ranked_owners[:owners]:
+        step("list", "--owner", owner, "--limit", "5")
+        mine, customers = [], set()
+        for alert in queue:  # one alert per customer: a customer is one phone call
+            mine_and_new = alert["owner"] == owner and alert["customer_id"] not in customers
+            if mine_and_new and alert["state"] == lifecycle.OPEN:
+                customers.add(alert["customer_id"])
+                mine.append(alert)
+        for alert, outcome in zip(mine, DEMO_OUTCOMES, strict=False):
+            step("ack", alert["alert_id"], "--by", by, "--note", "called the customer")
+            if outcome:
+                step("resolve", alert["alert_id"], "--outcome", outcome, "--by", by)
+    step("stats")
