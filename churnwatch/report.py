@@ -491,20 +491,24 @@ OPEN_COLUMNS = (
 )
 
 
-def top_open_alerts(wh: DuckDBWarehouse, limit: int = TOP_ALERTS) -> list[dict]:
+def top_open_alerts(
+    wh: DuckDBWarehouse, limit: int = TOP_ALERTS, owner: str | None = None
+) -> list[dict]:
     """The open alerts with the most revenue at risk, one row per customer.
 
     A customer with several open alerts (an AT_RISK and a SILENT_CHURN, say) is listed
     once, with their highest-revenue alert and how many others are open; topic and data
-    alerts are their own rows.
+    alerts are their own rows. ``owner``: only that owner's alerts (a worklist).
     """
+    where = "WHERE owner = ? " if owner else ""
     rows = wh.query(
         f"SELECT {', '.join(OPEN_COLUMNS)}, count(*) OVER w AS alerts_for_subject "
-        "FROM v_open_alerts "
+        f"FROM v_open_alerts {where}"
         "WINDOW w AS (PARTITION BY coalesce(customer_id, alert_id)) "
         "QUALIFY row_number() OVER (PARTITION BY coalesce(customer_id, alert_id) "
         "ORDER BY revenue_at_risk DESC, detected_at DESC, alert_id) = 1 "
-        f"ORDER BY revenue_at_risk DESC, alert_id LIMIT {int(limit)}"
+        f"ORDER BY revenue_at_risk DESC, alert_id LIMIT {int(limit)}",
+        [owner] if owner else [],
     )
     return [dict(zip((*OPEN_COLUMNS, "alerts_for_subject"), r, strict=True)) for r in rows]
 
@@ -702,35 +706,45 @@ def render_html(wh: DuckDBWarehouse, source: str, day_seconds: float | None = No
     if not owners:
         parts.append("<div class='empty'>Nothing open</div>")
     for owner, count, revenue in owners:
-        rows = wh.query(
-            f"SELECT {', '.join(OPEN_COLUMNS)} FROM v_open_alerts WHERE owner = ?"
-            f" ORDER BY revenue_at_risk DESC, alert_id LIMIT {WORKLIST_ROWS}",
-            [owner],
-        )
+        rows = top_open_alerts(wh, WORKLIST_ROWS, owner)
         parts.append(
             f"<section class='worklist' data-owner='{_cell(owner)}' data-open='{count}'>"
-            f"<h3>{_cell(owner)}: {count:,} open, {revenue:,.0f} at risk</h3>"
+            f"<h3>{_cell(owner)}: {count:,} open alerts, {revenue:,.0f} at risk</h3>"
         )
         parts.append(
             _table(
                 f"worklist-{_cell(owner)}",
-                ("alert", "type", "customer / topic", "state", "taken by", "revenue at risk"),
+                (
+                    "alert",
+                    "type",
+                    "customer / topic",
+                    "state",
+                    "taken by",
+                    "revenue at risk",
+                    "open alerts for them",
+                ),
                 (
                     (
-                        _td(_cell(r[0][:12])),
-                        _td(_cell(r[1])),
-                        _td(_alert_link(r[0], r[4] or r[5] or "", page_ids)),
-                        _td(_cell(r[9])),
-                        _td(_cell(r[10])),
-                        _td(f"{r[7]:,.0f}", True),
+                        _td(_cell(a["alert_id"][:12])),
+                        _td(_cell(a["alert_type"])),
+                        _td(
+                            _alert_link(
+                                a["alert_id"], a["customer_id"] or a["topic"] or "", page_ids
+                            )
+                        ),
+                        _td(_cell(a["state"])),
+                        _td(_cell(a["acknowledged_by"])),
+                        _td(f"{a['revenue_at_risk']:,.0f}", True),
+                        _td(a["alerts_for_subject"], True),
                     )
-                    for r in rows
+                    for a in rows
                 ),
             )
         )
-        if count > WORKLIST_ROWS:
+        listed = sum(a["alerts_for_subject"] for a in rows)
+        if count > listed:
             parts.append(
-                f"<p>...and {count - WORKLIST_ROWS:,} more: churnwatch alerts list "
+                f"<p>...and {count - listed:,} more alerts: churnwatch alerts list "
                 f"--owner {_cell(owner)}</p>"
             )
         parts.append("</section>")

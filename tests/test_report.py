@@ -182,7 +182,9 @@ def test_report_shows_the_warehouse_in_chromium(sample_db, tmp_path, capsys):
     worklists = {s["data-owner"]: int(s["data-open"]) for s in dom.sections
                  if s.get("class") == "worklist"}  # fmt: skip
     assert worklists == {"frontline_agent": 2, "product_quality_lead": 3}
-    assert [r[4] for r in dom.tables["worklist-frontline_agent"][1:]] == ["alice", ""]
+    # frontline_agent's two open alerts are both c6's: one row, taken by alice.
+    rows = dom.tables["worklist-frontline_agent"][1:]
+    assert [(r[2], r[3], r[4], r[6]) for r in rows] == [("c6", "ACKNOWLEDGED", "alice", "2")]
 
     # A page per customer alert with its timeline: open ones first, then a1 and a2.
     pages = [s["id"] for s in dom.sections if s.get("class") == "alert-page"]
