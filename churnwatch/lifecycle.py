@@ -113,3 +113,12 @@ def outcome_from_data(
             state, int(event["occurred_at"]), str(event["event_id"]), f"{kind} after the alert"
         )
     return None
+
+
+def revenue_at_risk(alerts: list[Mapping[str, Any]]) -> float:
+    """Revenue at risk with each customer counted once (their largest alert)."""
+    subjects: dict[str, float] = {}
+    for a in alerts:
+        key = a.get("customer_id") or a["alert_id"]
+        subjects[key] = max(subjects.get(key, 0.0), float(a["revenue_at_risk"] or 0))
+    return sum(subjects.values())

@@ -456,7 +456,7 @@ def _cards(wh: DuckDBWarehouse) -> dict[str, tuple[str, float]]:
         " (SELECT count(acknowledged_at) FROM current_alerts),"
         " (SELECT count(*) FILTER (WHERE state = 'SAVED') FROM current_alerts),"
         " (SELECT count(*) FILTER (WHERE state = 'LOST') FROM current_alerts),"
-        " (SELECT coalesce(sum(revenue_at_risk), 0) FROM v_open_alerts),"
+        " (SELECT coalesce(sum(open_revenue_at_risk), 0) FROM v_revenue_at_risk_by_owner),"
         " (SELECT count(*) FILTER (WHERE overdue) FROM v_survey_cadence),"
         " (SELECT count(*) FROM v_survey_cadence)"
     )[0]
@@ -467,7 +467,7 @@ def _cards(wh: DuckDBWarehouse) -> dict[str, tuple[str, float]]:
         "acknowledged": ("acknowledged by a person", acked),
         "saved": ("saved", saved),
         "lost": ("lost", lost),
-        "open_revenue": ("open revenue at risk", revenue),
+        "open_revenue": ("open revenue at risk (each customer once)", revenue),
         "overdue": (
             f"of {active:,} active customers without a survey answer in "
             f"{SURVEY_CADENCE_DAYS} days (see v_survey_cadence)",
@@ -700,8 +700,8 @@ def render_html(wh: DuckDBWarehouse, source: str, day_seconds: float | None = No
 
     parts.append("<h2>Worklists</h2>")
     owners = wh.query(
-        "SELECT owner, count(*), sum(revenue_at_risk) FROM v_open_alerts GROUP BY 1"
-        " ORDER BY 3 DESC, 1"
+        "SELECT owner, open_alerts, open_revenue_at_risk FROM v_revenue_at_risk_by_owner"
+        " WHERE open_alerts > 0"
     )
     if not owners:
         parts.append("<div class='empty'>Nothing open</div>")

@@ -74,3 +74,13 @@ def test_topic_alerts_and_quiet_customers_have_no_data_outcome():
     spike = {"alert_type": "ISSUE_SPIKE", "customer_id": None, "detected_at": 1000}
     assert lc.outcome_from_data(spike, [event("p", "PURCHASE", 2000)]) is None
     assert lc.outcome_from_data(AT_RISK, []) is None
+
+
+def test_revenue_at_risk_counts_each_customer_once():
+    alerts = [
+        {"alert_id": "a", "customer_id": "c1", "revenue_at_risk": 900.0},
+        {"alert_id": "b", "customer_id": "c1", "revenue_at_risk": 1000.0},  # same customer
+        {"alert_id": "c", "customer_id": "c2", "revenue_at_risk": 50.0},
+        {"alert_id": "t", "customer_id": None, "revenue_at_risk": 7.0},  # a topic alert
+    ]
+    assert lc.revenue_at_risk(alerts) == 1000.0 + 50.0 + 7.0

@@ -159,13 +159,14 @@ def _digest(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.action == "digest":
         return _digest(args)
+
     ledger = _ledger(args.warehouse)
     try:
         if args.action == "list":
             rows = ledger.queue(args.owner, args.limit or None)
-            total = sum(r["revenue_at_risk"] for r in ledger.queue(args.owner))
+            total = lifecycle.revenue_at_risk(ledger.queue(args.owner))
             who = args.owner or "all owners"
-            print(f"queue of {who}: revenue at risk {total:,.0f} (highest first)")
+            print(f"queue of {who}: revenue at risk {total:,.0f} (each customer once)")
             _print_queue(rows)
         elif args.action == "ack":
             step = ledger.act(args.alert_id, lifecycle.ACKNOWLEDGED, args.by, args.note)

@@ -26,6 +26,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from churnwatch.lifecycle import revenue_at_risk
 from churnwatch.notify.channels import (
     PermanentFailure,
     RetryPolicy,
@@ -116,7 +117,7 @@ def digest_context(
         "alerts": ranked[:MAX_LISTED],
         "shown": min(len(ranked), MAX_LISTED),
         "total_alerts": len(ranked),
-        "total_revenue_at_risk": sum(float(a["revenue_at_risk"] or 0) for a in ranked),
+        "total_revenue_at_risk": revenue_at_risk(ranked),
         "authority_limit": authority_limit,
         "currency": currency,
     }

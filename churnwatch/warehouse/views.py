@@ -248,25 +248,56 @@ ORDER BY a.revenue_at_risk DESC, a.alert_id
     ),
     View(
         "v_revenue_at_risk_by_owner",
-        "Per routing owner: all alerts ever routed to them and the open ones with revenue at risk.",
+        "Per routing owner: all alerts ever routed to them and what is open. Revenue at risk "
+        "counts each customer once (their largest open alert): a customer with three open "
+        "alerts is one customer's revenue, not three.",
         (
             ("owner", "Routing-policy owner."),
             ("alerts", "All alerts routed to this owner (one per alert_id)."),
             ("open_alerts", "Alerts of this owner in v_open_alerts."),
-            ("open_revenue_at_risk", "Sum of revenue_at_risk over the open alerts (0 if none)."),
-            ("open_above_authority", "Open alerts whose revenue exceeds the owner's authority."),
+            (
+                "open_revenue_at_risk",
+                "Revenue at risk of the open customers (and topic/data "
+                "alerts), each counted once; 0 if none.",
+            ),
+            (
+                "open_above_authority",
+                "Open customers (or topic/data alerts) whose revenue "
+                "exceeds the owner's authority.",
+            ),
         ),
         """
+WITH raised AS (
+    SELECT owner, count(*) AS alerts FROM current_alerts GROUP BY 1
+),
+subjects AS (
+    SELECT
+        owner,
+        coalesce(customer_id, alert_id) AS subject,
+        count(*) AS open_alerts,
+        max(revenue_at_risk) AS revenue,
+        bool_or(above_authority) AS above
+    FROM v_open_alerts
+    GROUP BY 1, 2
+),
+open_by_owner AS (
+    SELECT
+        owner,
+        sum(open_alerts) AS open_alerts,
+        sum(revenue) AS revenue,
+        count(*) FILTER (WHERE above) AS above
+    FROM subjects
+    GROUP BY 1
+)
 SELECT
-    a.owner,
-    count(*) AS alerts,
-    count(o.alert_id) AS open_alerts,
-    coalesce(sum(o.revenue_at_risk), 0.0) AS open_revenue_at_risk,
-    count(*) FILTER (WHERE o.above_authority) AS open_above_authority
-FROM current_alerts a
-LEFT JOIN v_open_alerts o USING (alert_id)
-GROUP BY 1
-ORDER BY open_revenue_at_risk DESC, owner
+    r.owner,
+    r.alerts,
+    coalesce(o.open_alerts, 0) AS open_alerts,
+    coalesce(o.revenue, 0.0) AS open_revenue_at_risk,
+    coalesce(o.above, 0) AS open_above_authority
+FROM raised r
+LEFT JOIN open_by_owner o USING (owner)
+ORDER BY open_revenue_at_risk DESC, r.owner
 """,
     ),
     View(
