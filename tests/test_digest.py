@@ -58,13 +58,14 @@ def test_one_digest_per_owner_ranked_by_revenue_and_sent_once(env, tmp_path, cap
     # frontline_agent (webhook): a2 (2,000) before a3 (800), one Slack-compatible message.
     assert hook.delivered == ["digest:frontline_agent:2026-06-30"]
     text = hook.requests[0]["text"]
-    assert "2 open alerts, 2,800 EUR at risk" in text
+    assert "2 customers with 2 open alerts, 2,800 EUR at risk" in text
     assert re.search(r"1\. \[HIGH\] AT_RISK_SILENT c1: 2,000 EUR, OPEN, above your authority", text)
     assert text.index("alert a2") < text.index("alert a3")
     # account_director (email, daily_digest in the packaged policy): a1 alone.
     (mail,) = smtp.inbox.messages
     assert mail["To"] == "account-directors@example.com"
-    assert mail["Subject"] == "Churnwatch: 1 open alert for account_director, 30,000 EUR at risk"
+    subject = " ".join(mail["Subject"].split())  # long headers are folded on the wire
+    assert subject == "Churnwatch: 1 customer to call for account_director, 30,000 EUR at risk"
     assert "SILENT_CHURN c3: 30,000 EUR" in mail.get_payload()
     # support_lead is on a digest too but has no open alerts: no message.
     # A rerun the same day sends nothing new.
@@ -130,3 +131,18 @@ def test_the_notifier_leaves_digest_owners_to_the_digest(tmp_path, monkeypatch):
             state.close()
     assert hook.delivered == ["f1"]
     assert notifier.counts["left_for_digest"] == 1 and notifier.counts["delivered"] == 1
+
+
+def test_a_customer_with_several_alerts_is_one_entry():
+    from churnwatch.notify.digest import digest_context
+
+    def a(alert_id, customer, revenue):
+        return {"alert_id": alert_id, "customer_id": customer, "revenue_at_risk": revenue}
+
+    context = digest_context(
+        "am", "", "2026-06-30", [a("x1", "c1", 100.0), a("x2", "c1", 900.0), a("y", "c2", 50.0)]
+    )
+    # c1 once with its largest alert (x2) and one more; revenue counts c1 once.
+    assert [(e["alert_id"], e["more"]) for e in context["alerts"]] == [("x2", 1), ("y", 0)]
+    assert (context["customers"], context["total_alerts"]) == (2, 3)
+    assert context["total_revenue_at_risk"] == 950.0

@@ -55,6 +55,7 @@ _SAMPLE_ALERT = {
     "age_days": 1.5,
     "above_authority": True,
     "acknowledged_by": None,
+    "more": 0,
 }
 
 
@@ -108,14 +109,28 @@ def digest_context(
     authority_limit: float = 0.0,
     currency: str = "EUR",
 ) -> dict[str, Any]:
-    """What the templates see; ``alerts`` ranked by revenue at risk, highest first."""
+    """What the templates see: one entry per customer, highest revenue at risk first.
+
+    A customer with several open alerts is one call to make: the entry is their largest
+    alert with ``more`` = how many other open alerts they have. Topic and data alerts are
+    their own entries.
+    """
     ranked = sorted(alerts, key=lambda a: (-float(a["revenue_at_risk"] or 0), a["alert_id"]))
+    entries: dict[str, dict[str, Any]] = {}
+    for a in ranked:
+        key = a.get("customer_id") or a["alert_id"]
+        if key in entries:
+            entries[key]["more"] += 1
+        else:
+            entries[key] = {**a, "more": 0}
+    listed = list(entries.values())
     return {
         "owner": owner,
         "description": description,
         "day": day,
-        "alerts": ranked[:MAX_LISTED],
-        "shown": min(len(ranked), MAX_LISTED),
+        "alerts": listed[:MAX_LISTED],
+        "shown": min(len(listed), MAX_LISTED),
+        "customers": len(listed),
         "total_alerts": len(ranked),
         "total_revenue_at_risk": revenue_at_risk(ranked),
         "authority_limit": authority_limit,
