@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from churnwatch.commands.evaluate import load_params
 from churnwatch.detection import Customer, Detector, DetectorConfig
+from churnwatch.model.packaged import load_model
 from churnwatch.routing import RoutingPolicy
 from churnwatch.simulate import SimConfig, simulate
 from transforms.sharding import shard_of
@@ -28,7 +28,7 @@ def main() -> int:
     parser.add_argument("--shards", type=int, default=64)
     args = parser.parse_args()
     sim = simulate(SimConfig(customers=args.customers, days=365, seed=99, spike=False))
-    detector = Detector(DetectorConfig(), load_params(None), RoutingPolicy.load())
+    detector = Detector(DetectorConfig(), load_model(), RoutingPolicy.load())
     customers: dict[str, Customer] = {}
     events = sorted(sim.events["feedback"] + sim.events["customer"], key=lambda r: r["occurred_at"])
     for row in events:

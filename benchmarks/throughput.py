@@ -29,8 +29,8 @@ import fastavro
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from churnwatch import schemas
-from churnwatch.commands.evaluate import load_params
 from churnwatch.detection import DetectorConfig
+from churnwatch.model.packaged import load_model
 from churnwatch.quality.config import QualityConfig
 from churnwatch.routing import RoutingPolicy
 from churnwatch.simulate import SimConfig, simulate, write_message_log
@@ -81,7 +81,7 @@ def stages(log: Path, db: Path) -> dict[str, Callable[[beam.Pipeline], None]]:
     config = FlowConfig(dedupe_ttl_seconds=7 * 86400, future_tolerance_seconds=300)
     tracking = TrackingSetup(
         DetectorConfig(drain_guard_seconds=None),
-        load_params(None),
+        load_model(),
         RoutingPolicy.load(),
         bounded=True,  # as pipelines/backfill.py runs it on bounded input
     )

@@ -242,6 +242,13 @@ class TableSpec:
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
+    def row(self, values: dict[str, Any]) -> dict[str, Any]:
+        """One value per column: a column the row leaves out takes the schema's default,
+        as Avro resolution would (e.g. a writer from before ``revision`` existed)."""
+        return {
+            c.name: values.get(c.name, c.default if c.has_default else None) for c in self.columns
+        }
+
 
 @cache
 def tables() -> dict[str, TableSpec]:

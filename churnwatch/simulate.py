@@ -107,6 +107,10 @@ class Truth:
     silent: bool
     churn_at_ms: int | None = None
     quiet_since_ms: int | None = None
+    # Leaving, as it happened (whether or not a cancellation ever arrives):
+    left_at_ms: int | None = None  # last transaction of a customer who left
+    at_risk_from_ms: int | None = None  # from here an alert is a fair early warning
+    silent_leaver: bool = False  # left, and no negative feedback from lookback before on
 
 
 @dataclass
@@ -293,9 +297,13 @@ class _Life:
                 truth.churned, truth.silent = True, True
                 truth.churn_at_ms = self._ms(churn_day)
             truth.quiet_since_ms = self._ms(quiet)
+            truth.at_risk_from_ms = self._ms(quiet - 2 * self.mean_gap)
+            truth.left_at_ms = self._last_purchase_ms(quiet)
         elif a == "vocal_churner":
             churn_day = start + rng.uniform(0.4, 0.95) * (end - start) + rng.uniform(0, 20)
             self._purchases_between(start, churn_day - 5, self.mean_gap)
+            truth.left_at_ms = self._last_purchase_ms(churn_day)
+            truth.at_risk_from_ms = truth.left_at_ms
             for _ in range(rng.randint(1, 3)):
                 self._complaint(churn_day - rng.uniform(3, 60))
             if rng.random() < 0.6:
@@ -314,6 +322,12 @@ class _Life:
 
     def _ms(self, day: float) -> int:
         return _day_ms(self.cfg, self.start_ms, day)
+
+    def _last_purchase_ms(self, until_day: float) -> int:
+        days = [
+            d for d, r in self.customer if r["type"] in ("SIGNUP", "PURCHASE") and d <= until_day
+        ]
+        return self._ms(max(days) if days else self.signup_day)
 
 
 def _day_ms(cfg: SimConfig, start_ms: int, day: float) -> int:
@@ -363,7 +377,7 @@ def _malformed(
     raise ValueError(kind)
 
 
-def simulate(cfg: SimConfig) -> Simulation:
+def simulate(cfg: SimConfig, with_messages: bool = True) -> Simulation:
     """Generate customers, their events and the messages that carry them, deterministically."""
     rng = random.Random(cfg.seed)
     start_ms = (
@@ -400,12 +414,32 @@ def simulate(cfg: SimConfig) -> Simulation:
                 "team": rng.choice(TEAMS),
             }
             records.append(("feedback", day, rec))
-    records.sort(key=lambda r: r[1])
+    return build_simulation(cfg, start_ms, truth, records, rng, with_messages)
+
+
+def build_simulation(
+    cfg: SimConfig,
+    start_ms: int,
+    truth: list[Truth],
+    records: list[tuple[str, float, dict[str, Any]]],
+    rng: random.Random,
+    with_messages: bool = True,
+) -> Simulation:
+    """Stamp event times on ``(source, day, record)`` and wrap each record in a message
+    (Avro binary or JSON), with noise injected at the configured rates.
+
+    Every generator (this module's archetypes, ``churnwatch.renewal_world``) ends here, so
+    their worlds travel the same wire and are labelled the same way. ``with_messages=False``
+    keeps only the clean events and the truth (evaluation needs no wire bytes).
+    """
+    records = sorted(records, key=lambda r: r[1])
     messages: list[SimMessage] = []
     clean: dict[str, list[dict[str, Any]]] = {"feedback": [], "customer": []}
     for source, day, rec in records:
         rec["occurred_at"] = _day_ms(cfg, start_ms, day)
         clean[source].append(rec)
+        if not with_messages:
+            continue
         schema = schemas.load(
             schemas.FEEDBACK_EVENT if source == "feedback" else schemas.CUSTOMER_EVENT
         )
@@ -432,12 +466,12 @@ def simulate(cfg: SimConfig) -> Simulation:
                 SimMessage(source, data, dict(attrs), again, DUPLICATE, rec["event_id"])
             )
     messages.sort(key=lambda m: m.publish_at_ms)
-    _truth_from_visible_events(truth, clean, cfg)
+    _truth_from_visible_events(truth, clean, cfg, start_ms)
     return Simulation(cfg, start_ms, messages, truth, clean)
 
 
 def _truth_from_visible_events(
-    truth: list[Truth], clean: dict[str, list[dict[str, Any]]], cfg: SimConfig
+    truth: list[Truth], clean: dict[str, list[dict[str, Any]]], cfg: SimConfig, start_ms: int
 ) -> None:
     """Churned / silent as the pipeline can know them: from the events that arrive intact.
 
@@ -460,13 +494,18 @@ def _truth_from_visible_events(
         ):
             negative.setdefault(rec["customer_id"], []).append(rec["occurred_at"])
     lookback_ms = cfg.lookback_days * cfg.day_seconds * 1000
+    end_ms = _day_ms(cfg, start_ms, cfg.days)
     for t in truth:
         at = churn_at.get(t.customer_id)
         t.churned = at is not None
         t.churn_at_ms = at
-        t.silent = at is not None and not any(
-            at - lookback_ms <= n <= at for n in negative.get(t.customer_id, [])
-        )
+        said = negative.get(t.customer_id, [])
+        t.silent = at is not None and not any(at - lookback_ms <= n <= at for n in said)
+        if t.left_at_ms is not None and t.left_at_ms >= end_ms:
+            t.left_at_ms = t.at_risk_from_ms = None  # leaves after the data ends: a stayer
+        if t.left_at_ms is not None:
+            until = at if at is not None else end_ms
+            t.silent_leaver = not any(t.left_at_ms - lookback_ms <= n <= until for n in said)
 
 
 # --- files ------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from apache_beam.options.pipeline_options import (
 )
 
 from churnwatch.aggregation import AggregateConfig
-from churnwatch.commands.evaluate import load_params
 from churnwatch.detection import DetectorConfig
+from churnwatch.model.packaged import load_model
 from churnwatch.quality.config import QualityConfig
 from churnwatch.quality.rules import QualityRules
 from churnwatch.routing import RoutingPolicy
@@ -130,7 +130,7 @@ class ChurnwatchOptions(PipelineOptions):
         parser.add_argument(
             "--model_params",
             default=None,
-            help="BG/NBD parameters JSON from `churnwatch fit` (default: packaged).",
+            help="Risk model JSON from `churnwatch fit --warehouse` (default: packaged).",
         )
         parser.add_argument(
             "--routing_policy",
@@ -139,10 +139,18 @@ class ChurnwatchOptions(PipelineOptions):
         )
         defaults = DetectorConfig()
         parser.add_argument(
-            "--p_alive_threshold",
+            "--alert_budget",
             type=float,
-            default=defaults.p_alive_threshold,
-            help="AT_RISK_SILENT when P(alive) falls to this (signals raise it).",
+            default=defaults.alert_budget,
+            help="AT_RISK_SILENT alerts per 1,000 active customers per month the owners can "
+            "handle; the risk threshold is the lowest whose rate on the model's fitting "
+            "history fits it.",
+        )
+        parser.add_argument(
+            "--risk_threshold",
+            type=float,
+            default=None,
+            help="Fixed risk threshold in (0, 1) instead of the one from --alert_budget.",
         )
         parser.add_argument(
             "--lookback_days",
@@ -154,7 +162,8 @@ class ChurnwatchOptions(PipelineOptions):
             "--cooldown_days",
             type=float,
             default=defaults.cooldown_days,
-            help="At most one alert per customer and type within this many days.",
+            help="A new AT_RISK episode alerts at least this many days after the last one "
+            "(one alert per episode; an episode ends with renewed activity).",
         )
         parser.add_argument(
             "--customer_shards",
@@ -271,6 +280,16 @@ class ChurnwatchOptions(PipelineOptions):
     def validate_churnwatch(self) -> None:
         """Fail before the graph is built, saying what to fix."""
         problems = []
+        if any(str(f).startswith("--p_alive_threshold") for f in self._flags or ()):
+            problems.append(
+                "--p_alive_threshold was removed: the risk model combines P(alive) with "
+                "behaviour; set --alert_budget (AT_RISK alerts per 1,000 customers per month) "
+                "or --risk_threshold"
+            )
+        if self.risk_threshold is not None and not 0 < self.risk_threshold < 1:
+            problems.append(f"--risk_threshold={self.risk_threshold}: must be within (0, 1)")
+        if not self.alert_budget > 0:
+            problems.append(f"--alert_budget={self.alert_budget}: must be positive")
         for flag in ("feedback_subscription", "customer_subscription"):
             value = getattr(self, flag)
             if not value:
@@ -316,12 +335,13 @@ class ChurnwatchOptions(PipelineOptions):
         config = DetectorConfig(
             day_seconds=self.day_seconds,
             lookback_days=self.lookback_days,
-            p_alive_threshold=self.p_alive_threshold,
+            alert_budget=self.alert_budget,
+            risk_threshold=self.risk_threshold,
             cooldown_days=self.cooldown_days,
         )
-        params = load_params(Path(self.model_params) if self.model_params else None)
+        model = load_model(Path(self.model_params) if self.model_params else None)
         return TrackingSetup(
-            config, params, RoutingPolicy.load(self.routing_policy), self.customer_shards
+            config, model, RoutingPolicy.load(self.routing_policy), self.customer_shards
         )
 
     def bigquery_write_config(self) -> BigQueryWriteConfig:

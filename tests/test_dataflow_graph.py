@@ -108,7 +108,7 @@ def test_the_staged_package_carries_the_schemas_policy_and_model(dry_run):
         members = {Path(*Path(m).parts[1:]).as_posix() for m in sdist.getnames()}
     avsc = {f"schemas/{p.name}" for p in (ROOT / "schemas").glob("*.avsc")}
     assert avsc <= members
-    assert {"churnwatch/policy/routing.yaml", "churnwatch/model/default_params.json"} <= members
+    assert {"churnwatch/policy/routing.yaml", "churnwatch/model/default_risk.json"} <= members
 
 
 @pytest.mark.parametrize(

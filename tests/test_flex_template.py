@@ -45,6 +45,7 @@ EXAMPLES = {
     "idle_stop_seconds": "30",
     "writer_schemas_dir": "/template/writer_schemas",
     "model_params": "/template/params/bgnbd.json",
+    "risk_threshold": "0.8",
     "routing_policy": "/template/policy/routing.yaml",
     "quality_rules": "/template/policy/quality.yaml",
 }

@@ -11,16 +11,16 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
 from churnwatch.clock import now_ms
-from churnwatch.commands.evaluate import load_params
 from churnwatch.detection import AT_RISK_SILENT, SILENT_CHURN, Detector, DetectorConfig
 from churnwatch.evaluate import replay
+from churnwatch.model.packaged import load_model
 from churnwatch.routing import RoutingPolicy
 from churnwatch.simulate import SimConfig, simulate
 from tests.helpers import streaming_options
 from transforms.track_customers import TrackCustomers, TrackingSetup
 
 DAY_SECONDS = 1.0  # one customer day = one second of event time: short, past timestamps
-PARAMS = load_params(None)
+PARAMS = load_model()
 POLICY = RoutingPolicy.load()
 
 
@@ -43,10 +43,11 @@ def scenario(seed: int = 3):
 
 
 def stream_of(
-    rows_in_order: list[tuple[str, dict]], step_ms: int = 5_000, tail_ms: int = 400_000
+    rows_in_order: list[tuple[str, dict]], step_ms: int = 5_000, tail_ms: int = 1_000_000
 ) -> TestStream:
     """Elements in the given order; the watermark follows event time in 5 s steps and then
-    keeps going for ``tail_ms`` (time passes after the last event: quiet customers come due).
+    keeps going for ``tail_ms`` (time passes after the last event: quiet customers come due,
+    and their open alerts escalate, up to ``max_quiet_days`` = 400 s after their last event).
     Each shard re-arms its one timer after firing, so the watermark must move in steps: the
     DirectRunner does not chain re-armed timers once the watermark has jumped to +inf."""
     stream = TestStream()
@@ -59,8 +60,8 @@ def stream_of(
             watermark = row["occurred_at"] - step_ms
             stream = stream.advance_watermark_to(watermark / 1000)
     end = watermark + tail_ms
-    while watermark < end:
-        watermark += step_ms
+    while watermark < end:  # after the last event only timers move: coarser steps do
+        watermark += 4 * step_ms
         stream = stream.advance_watermark_to(watermark / 1000)
     return stream.advance_watermark_to_infinity()
 
@@ -75,7 +76,7 @@ def run_stream(stream: TestStream, tracking: TrackingSetup, check) -> None:
 
 
 def expected_alerts(tracking: TrackingSetup, feedback, customer, end_ms) -> list[dict]:
-    detector = Detector(tracking.config, tracking.params, tracking.policy)
+    detector = Detector(tracking.config, tracking.model, tracking.policy)
     return replay(detector, feedback + customer, end_ms)
 
 
@@ -145,7 +146,10 @@ def test_drain_does_not_raise_at_risk_alerts_for_the_future():
         )
         for i in range(4)
     ]
-    live = TrackingSetup(DetectorConfig(day_seconds=86400.0), PARAMS, POLICY, 4)
+    # a low fixed threshold: this customer surely comes due, the question is when it fires
+    live = TrackingSetup(
+        DetectorConfig(day_seconds=86400.0, risk_threshold=0.02), PARAMS, POLICY, 4
+    )
 
     detector = Detector(live.config, PARAMS, POLICY)
     expected_due = replay(detector, [r for _, r in rows], until_ms=10**15)

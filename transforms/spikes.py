@@ -33,6 +33,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from apache_beam.utils.timestamp import Duration
 
 from churnwatch import spikes
+from churnwatch.alerts import alert_row
 from churnwatch.clock import now_ms
 from churnwatch.routing import RoutingPolicy
 
@@ -149,33 +150,26 @@ class _ClassifyTopicWindowsFn(beam.DoFn):
         severity = spikes.severity(verdict.count, self.config)
         route = self.policy.route("ISSUE_SPIKE", severity, s["revenue"])
         baseline = "none" if verdict.baseline_mean is None else f"{verdict.baseline_mean:.2f}"
-        return {
-            "alert_id": spikes.spike_alert_id(topic, s["window_start"], s["window_end"]),
-            "alert_type": "ISSUE_SPIKE",
-            "severity": severity,
-            "customer_id": None,
-            "topic": topic,
-            "detected_at": s["window_end"],
-            "processed_at": now_ms(),
-            "p_alive": None,
-            "expected_purchases": None,
-            "days_since_last_activity": None,
-            "typical_gap_days": None,
-            "revenue_at_risk": s["revenue"],
-            "reason_codes": [
+        return alert_row(
+            alert_id=spikes.spike_alert_id(topic, s["window_start"], s["window_end"]),
+            alert_type="ISSUE_SPIKE",
+            severity=severity,
+            topic=topic,
+            detected_at=s["window_end"],
+            processed_at=now_ms(),
+            revenue_at_risk=s["revenue"],
+            reason_codes=[
                 "many_customers_report_same_topic",
                 f"distinct_customers={verdict.count}",
                 f"baseline_mean={baseline}",
                 f"poisson_p={verdict.p_value:.2g}",
             ],
-            "last_feedback_kind": None,
-            "last_nps": None,
-            "affected_customers": verdict.count,
-            "example_event_ids": s["example_event_ids"],
-            "owner": route.owner,
-            "authority_limit": route.authority_limit,
-            "model_version": spikes.MODEL_VERSION,
-        }
+            affected_customers=verdict.count,
+            example_event_ids=s["example_event_ids"],
+            owner=route.owner,
+            authority_limit=route.authority_limit,
+            model_version=spikes.MODEL_VERSION,
+        )
 
 
 class DetectIssueSpikes(beam.PTransform):

@@ -5,10 +5,11 @@ holding a dict ``customer_id -> Customer`` (compact record, ``churnwatch.detecti
 ONE event-time timer at its earliest AT_RISK deadline. Per-key state costs ~1 ms a key and
 bundle in the Python SDK, so this is what keeps detection at stream speed.
 
-Timeline of one customer (θ = P(alive) threshold)::
+Timeline of one customer (θ = the risk threshold from the alert budget)::
 
-    purchase ──── purchase ──────────── deadline: P(alive) = θ ─> AT_RISK_SILENT
-                      └── new activity moves the deadline; the shard timer follows
+    purchase ──── purchase ──────────── deadline: risk = θ ─> AT_RISK_SILENT (revision 0)
+                      └── new activity moves the deadline;      └─ risk = θ_esc: revision 1
+                          the shard timer follows                  (same alert id, updated)
     cancellation, no complaint in lookback ──> SILENT_CHURN at once
 
 A deadline is checked before each of the customer's events as well as by the timer, so
@@ -53,7 +54,7 @@ from churnwatch.detection import (
     churn_outcome,
     event_order,
 )
-from churnwatch.model.bgnbd import BGNBDParams
+from churnwatch.model.risk import RiskModel
 from churnwatch.routing import RoutingPolicy
 from transforms.sharding import (
     SHARD_STATE_CODER,
@@ -69,11 +70,11 @@ OUTCOMES = "outcomes"
 class _DetectorFn(beam.DoFn):
     """What both bindings share: the detector, its counters and the step for one event."""
 
-    def __init__(self, config: DetectorConfig, params: BGNBDParams, policy: RoutingPolicy):
-        self.config, self.params, self.policy = config, params, policy
+    def __init__(self, config: DetectorConfig, model: RiskModel, policy: RoutingPolicy):
+        self.config, self.model, self.policy = config, model, policy
 
     def setup(self) -> None:
-        self.detector = Detector(self.config, self.params, self.policy)
+        self.detector = Detector(self.config, self.model, self.policy)
         self.alerts_raised = Metrics.counter("detect", "alerts")
         self.drain_skips = Metrics.counter("detect", "timers_skipped_on_drain")
         self.timer_firings = Metrics.counter("detect", "shard_timer_firings")
@@ -91,10 +92,11 @@ class _DetectorFn(beam.DoFn):
         if customer is None:
             customer = customers[cid] = Customer()
         due = customer.deadline_ms
-        if due is not None and due <= row["occurred_at"]:
+        while due is not None and due <= row["occurred_at"]:
             # The event comes after the deadline in event time: the customer was quiet
             # past it, whether or not the watermark has caught up yet.
             yield from self._fire(customer, cid, due, wall)
+            due = customer.deadline_ms
         for alert in self.detector.apply(customer, cid, row, wall):
             self.alerts_raised.inc()
             yield beam.pvalue.TaggedOutput(ALERTS, alert)
@@ -151,11 +153,11 @@ class _TrackShardFn(_DetectorFn):
         following = None
         for cid, customer in customers.items():
             due = customer.deadline_ms
-            if due is None:
-                continue
-            if due <= fire_ms:
+            # an episode's next step (escalation) may already be due as well
+            while due is not None and due <= fire_ms:
                 yield from self._fire(customer, cid, due, wall)
-            elif following is None or due < following:
+                due = customer.deadline_ms
+            if due is not None and (following is None or due < following):
                 following = due
         if following is not None:
             deadline_timer.set(Timestamp(micros=following * 1000))
@@ -196,8 +198,13 @@ class _ReplayShardFn(_DetectorFn):
         wall = now_ms()
         for row in ordered:
             yield from self._step(customers, row, wall)
+        guard = self.config.drain_guard_seconds
+        horizon = None if guard is None else wall + guard * 1000
         for cid, customer in customers.items():
-            if customer.deadline_ms is not None:
+            # the input ended: every deadline up to now has passed (never the future's)
+            while customer.deadline_ms is not None and (
+                horizon is None or customer.deadline_ms <= horizon
+            ):
                 yield from self._fire(customer, cid, customer.deadline_ms, wall)
 
 
@@ -206,7 +213,7 @@ class TrackingSetup:
     """What TrackCustomers needs, loaded and validated before the graph is built."""
 
     config: DetectorConfig
-    params: BGNBDParams
+    model: RiskModel
     policy: RoutingPolicy
     num_shards: int = 64
     bounded: bool = False  # backfill: replay each shard's events in order when input ends
@@ -231,6 +238,6 @@ class TrackCustomers(beam.PTransform):
             | "AllCustomerEvents" >> beam.Flatten()
             | "BatchByCustomerShard" >> BatchByShard(lambda r: r["customer_id"], s.num_shards)
             | "CustomerState"
-            >> beam.ParDo(tracker(s.config, s.params, s.policy)).with_outputs(ALERTS, OUTCOMES)
+            >> beam.ParDo(tracker(s.config, s.model, s.policy)).with_outputs(ALERTS, OUTCOMES)
         )
         return {ALERTS: results[ALERTS], OUTCOMES: results[OUTCOMES]}

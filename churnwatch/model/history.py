@@ -1,4 +1,4 @@
-"""Purchase histories for fitting: from a CDNOW-style summary, the warehouse or a simulation."""
+"""Histories to fit on: a CDNOW-style summary (BG/NBD alone) or a warehouse's events."""
 
 from __future__ import annotations
 
@@ -6,11 +6,6 @@ import csv
 from pathlib import Path
 
 import numpy as np
-
-from churnwatch.model.bgnbd import summarise_purchases
-from churnwatch.simulate import SimConfig, simulate
-
-TRANSACTIONS = ("SIGNUP", "PURCHASE", "RENEWAL")
 
 
 def from_summary_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -22,37 +17,22 @@ def from_summary_csv(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return tuple(np.array([float(r[k]) for r in rows]) for k in ("frequency", "recency", "T"))
 
 
-def from_duckdb(path: str, day_seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Transactions in the warehouse's customer_events, in customer days."""
+def events_from_duckdb(path: str) -> list[dict]:
+    """The warehouse's valid customer and feedback events, as the detector sees them."""
+    from churnwatch import schemas
     from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 
     wh = DuckDBWarehouse(path)
+    events: list[dict] = []
     try:
-        rows = wh.query(
-            "SELECT customer_id, epoch_ms(occurred_at) FROM customer_events WHERE type IN "
-            f"({', '.join(repr(t) for t in TRANSACTIONS)})"
-        )
+        for name in (schemas.CUSTOMER_EVENT, schemas.FEEDBACK_EVENT):
+            spec = schemas.load(name)
+            cols = [f.name for f in spec.fields]
+            select = ", ".join(f"epoch_ms({c})" if spec.field(c).is_timestamp else c for c in cols)
+            for values in wh.query(f"SELECT {select} FROM {spec.table}"):
+                events.append(dict(zip(cols, values, strict=True)))
     finally:
         wh.close()
-    if not rows:
-        raise ValueError(f"{path}: no transactions in customer_events to fit on")
-    return _summarise(rows, day_seconds)
-
-
-def from_simulation(seed: int, customers: int = 1000, days: float = 365.0):
-    sim = simulate(SimConfig(customers=customers, days=days, seed=seed, spike=False))
-    rows = [
-        (r["customer_id"], r["occurred_at"] - sim.start_ms)
-        for r in sim.events["customer"]
-        if r["type"] in TRANSACTIONS
-    ]
-    return _summarise(rows, 86400.0, observed_until_ms=int(days * 86400_000))
-
-
-def _summarise(rows, day_seconds: float, observed_until_ms: int | None = None):
-    day_ms = day_seconds * 1000
-    purchases: dict[str, list[float]] = {}
-    for customer_id, at_ms in rows:
-        purchases.setdefault(customer_id, []).append(at_ms / day_ms)
-    end = (observed_until_ms if observed_until_ms is not None else max(r[1] for r in rows)) / day_ms
-    return summarise_purchases(purchases, end)
+    if not events:
+        raise ValueError(f"{path}: no customer or feedback events to fit on")
+    return events

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from churnwatch.alerts import alert_row
 from churnwatch.routing import RoutingPolicy
 
 MODEL_VERSION = "quality-gx-v1"
@@ -110,25 +111,17 @@ def quality_alert(
     route = policy.route("DATA_QUALITY", level, 0.0)
     start, end = window
     rows = max((o.element_count or 0 for o in outcomes), default=0)
-    return {
-        "alert_id": quality_alert_id(suite, start, end),
-        "alert_type": "DATA_QUALITY",
-        "severity": level,
-        "customer_id": None,
-        "topic": suite,
-        "detected_at": end,
-        "processed_at": processed_at_ms,
-        "p_alive": None,
-        "expected_purchases": None,
-        "days_since_last_activity": None,
-        "typical_gap_days": None,
-        "revenue_at_risk": 0.0,
-        "reason_codes": [f"failed:{o.expectation_id}" for o in failed] + [f"rows={rows}"],
-        "last_feedback_kind": None,
-        "last_nps": None,
-        "affected_customers": None,
-        "example_event_ids": list(example_ids or [])[:5],
-        "owner": route.owner,
-        "authority_limit": route.authority_limit,
-        "model_version": MODEL_VERSION,
-    }
+    return alert_row(
+        alert_id=quality_alert_id(suite, start, end),
+        alert_type="DATA_QUALITY",
+        severity=level,
+        topic=suite,
+        detected_at=end,
+        processed_at=processed_at_ms,
+        revenue_at_risk=0.0,
+        reason_codes=[f"failed:{o.expectation_id}" for o in failed] + [f"rows={rows}"],
+        example_event_ids=list(example_ids or [])[:5],
+        owner=route.owner,
+        authority_limit=route.authority_limit,
+        model_version=MODEL_VERSION,
+    )

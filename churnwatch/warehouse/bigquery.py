@@ -229,8 +229,10 @@ def _value(spec: FieldSpec, value: Any, row_format: str) -> Any:
 
 
 def to_bigquery_row(spec: TableSpec, row: Mapping[str, Any], row_format: str) -> dict[str, Any]:
-    """A pipeline row (timestamps as epoch millis) as BigQuery takes it; unknown keys dropped."""
-    return {c.name: _value(c, row.get(c.name), row_format) for c in spec.columns}
+    """A pipeline row (timestamps as epoch millis) as BigQuery takes it; unknown keys dropped,
+    missing ones take the schema's default."""
+    filled = spec.row(dict(row))
+    return {c.name: _value(c, filled[c.name], row_format) for c in spec.columns}
 
 
 def from_bigquery_value(spec: FieldSpec, value: Any) -> Any:

@@ -145,7 +145,7 @@ class DuckDBWarehouse:
         spec = table(table_name)
         batch = _last_per_key(spec, rows)
         arrow = pa.Table.from_pylist(
-            [{c: row.get(c) for c in spec.column_names} for row in batch],
+            [spec.row(row) for row in batch],
             schema=arrow_schema(spec),
         )
         columns = ", ".join(spec.column_names)
