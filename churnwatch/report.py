@@ -26,7 +26,6 @@ import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 
 import matplotlib
@@ -34,7 +33,9 @@ import matplotlib
 matplotlib.use("Agg")  # no display here; must precede pyplot
 import matplotlib.pyplot as plt
 
-from churnwatch.model.bgnbd import BGNBDParams, p_alive
+from churnwatch.customer import Customer, event_order, fold
+from churnwatch.model.packaged import load_model
+from churnwatch.model.risk import RiskModel
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse, open_existing
 from churnwatch.warehouse.views import SURVEY_CADENCE_DAYS, create_views
 
@@ -285,34 +286,48 @@ def build_panels(wh: DuckDBWarehouse, day: CustomerDay) -> list[Panel]:
     return [Panel(key, title, build(wh, day)) for key, title, build in PLOTS]
 
 
-def _model() -> BGNBDParams:
-    text = resources.files("churnwatch.model").joinpath("default_params.json").read_text()
-    return BGNBDParams.from_json(text)
+def risk_curve(
+    rows: list[dict], until_ms: int, day_ms: float, model: RiskModel, points: int = 150
+) -> list[tuple[int, float]]:
+    """``(time ms, risk)`` of one customer from the first transaction to ``until_ms``.
 
-
-def alive_curve(
-    transactions: list[float], until: float, params: BGNBDParams, points: int = 120
-) -> list[tuple[float, float]]:
-    """``(day, P(alive))`` from the first transaction to ``until`` (days), BG/NBD.
-
-    At each day the customer's history so far gives x (repeat transactions, same day
-    once), t_x and T in model time units, as the detector computes them.
+    The customer's stored events (customer and feedback rows, times in ms) are folded in
+    event order into the same :class:`~churnwatch.customer.Customer` the detector keeps,
+    and the packaged risk model scores it at evenly spaced times: the risk the stream would
+    have seen had it read every stored event on time. Stops at a churn event.
     """
-    distinct = sorted(set(round(t, 6) for t in transactions))
-    if not distinct or until <= distinct[0]:
+    ordered = sorted(rows, key=event_order)
+    starts = [r["occurred_at"] for r in ordered if r.get("type") in TRANSACTIONS]
+    if not starts or until_ms <= min(starts):
         return []
-    first, unit = distinct[0], params.time_unit_days
+    first = min(starts)
+    customer, i, out = Customer(), 0, []
+    for k in range(points + 1):
+        t = int(first + (until_ms - first) * k / points)
+        while i < len(ordered) and ordered[i]["occurred_at"] <= t:
+            fold(customer, ordered[i], day_ms)
+            i += 1
+        if customer.churned_ms is not None:
+            break
+        out.append((t, float(model.risk(customer, t, day_ms))))
+    return out
+
+
+def _event_rows(wh: DuckDBWarehouse, table: str, customer_id: str) -> list[dict]:
+    """A customer's rows of one event table as dicts, timestamps as epoch ms."""
+    names = [r[0] for r in wh.query(f"DESCRIBE {table}")]
     out = []
-    for i in range(points + 1):
-        now = first + (until - first) * i / points
-        seen = [t for t in distinct if t <= now]
-        x, t_x = len(seen) - 1, (seen[-1] - first) / unit
-        out.append((now, p_alive(params, x, t_x, (now - first) / unit)))
+    for row in wh.query(f"SELECT * FROM {table} WHERE customer_id = ?", [customer_id]):
+        record = dict(zip(names, row, strict=True))
+        for key, value in record.items():
+            if isinstance(value, datetime):
+                record[key] = int(value.replace(tzinfo=UTC).timestamp() * 1000)
+        out.append(record)
     return out
 
 
 def _timeline(wh: DuckDBWarehouse, alert: dict, day: CustomerDay, as_of: datetime) -> bytes:
-    """Events, feedback and alerts of one customer above, P(alive) below, on customer days."""
+    """Events, feedback and alerts of one customer above, risk over time below (customer days)."""
     customer = alert["customer_id"]
     events = wh.query(
         "SELECT occurred_at, type FROM customer_events WHERE customer_id = ? ORDER BY 1",
@@ -324,7 +339,7 @@ def _timeline(wh: DuckDBWarehouse, alert: dict, day: CustomerDay, as_of: datetim
         [customer],
     )
     alerts = wh.query(
-        "SELECT detected_at, alert_type, p_alive, alert_id FROM current_alerts"
+        "SELECT detected_at, alert_type, risk, alert_id FROM current_alerts"
         " WHERE customer_id = ? ORDER BY 1",
         [customer],
     )
@@ -401,26 +416,29 @@ def _timeline(wh: DuckDBWarehouse, alert: dict, day: CustomerDay, as_of: datetim
     top.set_yticks(list(lanes.values()), list(lanes))
     top.set_ylim(-0.6, 2.6)
     top.legend(loc="upper left", fontsize="x-small", ncol=4)
-    transactions = [day.number(t) for t, k in events if k in TRANSACTIONS]
-    curve = alive_curve(transactions, day.number(as_of), _model())
+    stored = _event_rows(wh, "customer_events", customer)
+    stored += _event_rows(wh, "feedback_events", customer)
+    until = int(as_of.replace(tzinfo=UTC).timestamp() * 1000)
+    curve = risk_curve(stored, until, day.seconds * 1000, load_model())
     if curve:
+        when = [datetime.fromtimestamp(t / 1000, UTC).replace(tzinfo=None) for t, _ in curve]
         bottom.plot(
-            [c[0] for c in curve],
-            [c[1] for c in curve],
+            [day.number(w) for w in when],
+            [r for _, r in curve],
             color="#555",
-            label="P(alive) from every stored transaction (packaged BG/NBD parameters)",
+            label="risk from every stored event (packaged risk model)",
         )
-    points = [(day.number(t), p) for t, _, p, _ in alerts if p is not None]
+    points = [(day.number(t), r) for t, _, r, _ in alerts if r is not None]
     if points:
         bottom.scatter(
             [p[0] for p in points],
             [p[1] for p in points],
             color="#9467bd",
             zorder=3,
-            label="P(alive) the detector computed when it raised an alert",
+            label="risk the detector computed for an alert",
         )
     bottom.set_ylim(0, 1.05)
-    bottom.set_ylabel("P(alive)")
+    bottom.set_ylabel("risk of leaving")
     bottom.set_xlabel(day.label)
     bottom.legend(loc="lower left", fontsize="x-small")
     return _png(fig)
@@ -534,7 +552,7 @@ def _page_alerts(wh: DuckDBWarehouse, top: list[dict]) -> list[dict]:
         "detected_at",
         "revenue_at_risk",
         "authority_limit",
-        "p_alive",
+        "risk",
         "state",
     )
     rows = wh.query(
@@ -556,7 +574,7 @@ def _alert_page(wh: DuckDBWarehouse, alert: dict, day: CustomerDay, as_of: datet
         [alert["alert_id"]],
     )
     png = base64.b64encode(_timeline(wh, alert, day, as_of)).decode()
-    p = alert["p_alive"]
+    p = alert["risk"]
     parts = [
         f"<section class='alert-page' id='alert-{_cell(alert['alert_id'])}' "
         f"data-customer='{_cell(alert['customer_id'])}'>",
@@ -566,7 +584,7 @@ def _alert_page(wh: DuckDBWarehouse, alert: dict, day: CustomerDay, as_of: datet
         f"&middot; revenue at risk {alert['revenue_at_risk']:,.0f} (authority "
         f"{alert['authority_limit']:,.0f}) &middot; detected on customer day "
         f"{day.number(alert['detected_at']):.0f}"
-        + (f" &middot; P(alive) {p:.2f}" if p is not None else "")
+        + (f" &middot; risk {p:.2f}" if p is not None else "")
         + f" &middot; why: {_cell(', '.join(reasons[0][0]) if reasons else '')}</p>",
         f"<img alt='timeline of {_cell(alert['customer_id'])}' src='data:image/png;base64,{png}'>",
     ]

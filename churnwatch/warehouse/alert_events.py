@@ -3,10 +3,11 @@
 ``alert_events`` (schema ``schemas/alert_event.avsc``) is append-only: every
 acknowledgement or resolution is a new row ``(alert_id, seq)``. An alert's state is its
 highest ``seq`` (no row: OPEN). ``current_alerts`` joins that state onto the newest row of
-each alert in ``churn_alerts``: the detector may write an alert again with the same
-``alert_id`` (an updated AT_RISK episode), so alerts are picked per id, never assumed
-unique. The view SQL is written once for both DuckDB and BigQuery (``QUALIFY`` with a
-``WHERE TRUE``, ``CASE`` instead of ``FILTER``); only table references differ.
+each alert in ``churn_alerts``: the detector updates an AT_RISK episode in place with the
+same ``alert_id`` and a higher ``revision`` (BigQuery keeps every revision as a row), so
+alerts are picked per id (highest revision, then latest), never assumed unique. The
+view SQL is written once for both DuckDB and BigQuery (``QUALIFY`` with a ``WHERE TRUE``,
+``CASE`` instead of ``FILTER``); only table references differ.
 
 Writes go through :class:`AlertLedger`, which checks each step with
 :func:`churnwatch.lifecycle.check_transition` and inserts without ``ON CONFLICT``: if two
@@ -45,6 +46,8 @@ CURRENT_ALERTS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("processed_at", "Wall-clock time the pipeline raised the alert (UTC)."),
     ("revenue_at_risk", "Annualised revenue at stake."),
     ("authority_limit", "What the owner may spend without asking."),
+    ("revision", "AT_RISK episode revision of the alert row shown (0 for other types)."),
+    ("risk", "The risk model's probability that the customer will not come back."),
     ("p_alive", "BG/NBD probability the customer is still active at detected_at."),
     ("state", "OPEN, ACKNOWLEDGED, SAVED, LOST, NOT_A_RISK or RECOVERED."),
     ("steps", "Rows in alert_events for the alert (0 while untouched)."),
@@ -65,7 +68,9 @@ def current_alerts_sql(ref: Callable[[str], str]) -> str:
 WITH alerts AS (
     SELECT * FROM {ref("churn_alerts")}
     WHERE TRUE
-    QUALIFY ROW_NUMBER() OVER (PARTITION BY alert_id ORDER BY processed_at DESC) = 1
+    QUALIFY ROW_NUMBER() OVER (
+        PARTITION BY alert_id ORDER BY revision DESC, processed_at DESC
+    ) = 1
 ),
 latest AS (
     SELECT * FROM {ref("alert_events")}
@@ -84,7 +89,8 @@ firsts AS (
 )
 SELECT
     a.alert_id, a.alert_type, a.severity, a.owner, a.customer_id, a.topic,
-    a.detected_at, a.processed_at, a.revenue_at_risk, a.authority_limit, a.p_alive,
+    a.detected_at, a.processed_at, a.revenue_at_risk, a.authority_limit, a.revision, a.risk,
+    a.p_alive,
     COALESCE(l.state, 'OPEN') AS state,
     COALESCE(f.steps, 0) AS steps,
     l.occurred_at AS state_at,
