@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-bigquery lint format bench venv clean tools template template-spec deploy
+.PHONY: demo test test-unit test-bigquery lint format bench venv clean tools template template-spec deploy
 
 $(STAMP): requirements.txt setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The fast part (pure rules and single transforms, < 1 min): tests/conftest.py marks by file.
+test-unit: $(STAMP)
+	$(PY) -m pytest -m "unit or transform"
 
 # Opt-in, against real BigQuery (needs GOOGLE_APPLICATION_CREDENTIALS); says NOT RUN without.
 test-bigquery: $(STAMP)

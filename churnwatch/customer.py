@@ -49,7 +49,7 @@ class Customer:
     gap_n: int = 0  # all gaps: count, sum and sum of squares of log(1 + gap)
     gap_log_sum: float = 0.0
     gap_log_sq: float = 0.0
-    amounts: list[float] = field(default_factory=list)
+    amounts: list[float] = field(default_factory=list)  # recent PURCHASE amounts (orders)
     last_activity_ms: int = 0  # transaction or feedback
     feedback_n: int = 0
     first_feedback_ms: int | None = None
@@ -93,7 +93,9 @@ def fold(c: Customer, row: dict[str, Any], day_ms: float) -> str:
             c.monthly_revenue = float(revenue)
             c.peak_monthly_revenue = max(c.peak_monthly_revenue, c.monthly_revenue)
         if kind in TRANSACTION_TYPES:
-            _transaction(c, t, row.get("amount"), day_ms)
+            # renewal and signup amounts are plan prices, not orders: a plan's price
+            # beside an add-on's would read as "shrinking orders" (revenue_drop covers plans)
+            _transaction(c, t, row.get("amount") if kind == "PURCHASE" else None, day_ms)
             return "transaction"
         if kind == "DOWNGRADE":
             c.downgraded_ms = max(c.downgraded_ms or 0, t)

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
+from churnwatch.topology import subscription_path, topic_path  # the names live there
+
 EMULATOR_ENV = "PUBSUB_EMULATOR_HOST"
 
 
@@ -103,14 +105,6 @@ def running_emulator(port: int | None = None) -> Iterator[Emulator]:
         else:
             os.environ[EMULATOR_ENV] = previous
         emulator.stop()
-
-
-def topic_path(project: str, topic: str) -> str:
-    return f"projects/{project}/topics/{topic}"
-
-
-def subscription_path(project: str, subscription: str) -> str:
-    return f"projects/{project}/subscriptions/{subscription}"
 
 
 def ensure_topics(project: str, topics_to_subscriptions: dict[str, Iterable[str]]) -> None:

@@ -5,8 +5,6 @@ Terraform (infra/), the emulator bootstrap and the demo all take their names fro
 
 from __future__ import annotations
 
-from churnwatch.emulator import subscription_path, topic_path
-
 DEFAULT_PROJECT = "churnwatch-local"
 
 #: input/output -> (topic, subscription the pipeline or notifier reads)
@@ -15,6 +13,14 @@ TOPICS = {
     "customer": ("customer-events", "customer-events-churnwatch"),
     "alerts": ("churn-alerts", "churn-alerts-notifier"),
 }
+
+
+def topic_path(project: str, topic: str) -> str:
+    return f"projects/{project}/topics/{topic}"
+
+
+def subscription_path(project: str, subscription: str) -> str:
+    return f"projects/{project}/subscriptions/{subscription}"
 
 
 def topic(project: str, source: str) -> str:

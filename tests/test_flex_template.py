@@ -90,6 +90,35 @@ def example(name: str, action: argparse.Action) -> str:
 # --- metadata.json ----------------------------------------------------------------------------
 
 
+def test_metadata_is_generated_from_the_flags():
+    """metadata.json is current (`churnwatch template-metadata`), and --check says so."""
+    from churnwatch.cli import main
+    from pipelines.template_metadata import metadata_json
+
+    assert METADATA.read_text() == metadata_json(), (
+        "stale: run `churnwatch template-metadata` and commit the result"
+    )
+    assert main(["template-metadata", "--check"]) == 0
+
+
+def test_metadata_overrides_name_real_flags():
+    from pipelines import template_metadata as tm
+
+    flags = {a.dest for a in tm.pipeline_flags()}
+    for table in (tm.LABELS, tm.REGEXES, tm.PARAM_TYPES, tm.HELP_SUFFIX, tm.REQUIRED):
+        assert set(table) <= flags, f"no such flag: {sorted(set(table) - flags)}"
+
+
+def test_metadata_check_fails_on_a_stale_file(tmp_path):
+    from churnwatch.cli import main
+
+    stale = tmp_path / "metadata.json"
+    stale.write_text(METADATA.read_text().replace("Dedupe shards", "Dedupe buckets"))
+    assert main(["template-metadata", "--check", "--out", str(stale)]) == 1
+    assert main(["template-metadata", "--out", str(stale)]) == 0
+    assert stale.read_text() == METADATA.read_text()
+
+
 def test_metadata_describes_exactly_the_pipeline_flags(metadata, parameters):
     names = [p["name"] for p in metadata["parameters"]]
     assert len(names) == len(set(names)), "duplicate parameter"

@@ -39,3 +39,17 @@ def test_good_options_pass_and_pick_the_local_read_on_the_direct_runner():
 def test_bad_options_name_the_flag(argv, message):
     with pytest.raises(ValueError, match=message):
         options(*argv).validate_churnwatch()
+
+
+def test_state_cache_is_off_by_default_and_workers_load_the_sizing_plugin_when_on():
+    from apache_beam.options.pipeline_options import SetupOptions, WorkerOptions
+
+    off = options(*GOOD)
+    off.validate_churnwatch()
+    assert off.view_as(WorkerOptions).max_cache_memory_usage_mb == 0
+    assert not off.view_as(SetupOptions).beam_plugins
+    on = options(*GOOD, "--max_cache_memory_usage_mb=100")
+    on.validate_churnwatch()
+    assert on.view_as(SetupOptions).beam_plugins == ["transforms.state_cache"]
+    with pytest.raises(ValueError, match="--max_cache_memory_usage_mb=-1"):
+        options(*GOOD, "--max_cache_memory_usage_mb=-1").validate_churnwatch()

@@ -36,6 +36,7 @@ from transforms.sharding import (
     unbatch,
     write_shard_state,
 )
+from transforms.state_cache import size_state_without_module_walk
 
 __all__ = ["DropDuplicates", "shard_of"]
 
@@ -50,6 +51,7 @@ class _DedupeShardFn(beam.DoFn):
         self.id_field = id_field
 
     def setup(self) -> None:
+        size_state_without_module_walk()  # in case this process caches state (see module)
         self.duplicates = Metrics.counter("dedupe", "duplicates_dropped")
         self.forgotten = Metrics.counter("dedupe", "ids_expired")
 

@@ -22,6 +22,13 @@ def _to_message(record: dict) -> PubsubMessage:
     )
 
 
+class _ToMessageBySource(beam.DoFn):
+    """One call per record: the message, tagged with its source (no Partition + Map pair)."""
+
+    def process(self, record: dict):
+        yield beam.pvalue.TaggedOutput(record["source"], _to_message(record))
+
+
 class ReadMessageLog(beam.PTransform):
     """Avro message-log files → ``(feedback messages, customer messages)``."""
 
@@ -31,10 +38,7 @@ class ReadMessageLog(beam.PTransform):
 
     def expand(self, pbegin):
         records = pbegin | "ReadAvro" >> beam.io.ReadFromAvro(self.file_pattern)
-        feedback, customer = records | "SplitBySource" >> beam.Partition(
-            lambda record, _n: SOURCES.index(record["source"]), len(SOURCES)
+        messages = records | "MessagesBySource" >> beam.ParDo(_ToMessageBySource()).with_outputs(
+            *SOURCES
         )
-        return (
-            feedback | "FeedbackMessages" >> beam.Map(_to_message),
-            customer | "CustomerMessages" >> beam.Map(_to_message),
-        )
+        return tuple(messages[source] for source in SOURCES)

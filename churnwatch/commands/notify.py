@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from churnwatch import topology
+from churnwatch.commands import add_renamed_flag
 
 HELP = "deliver churn alerts (Pub/Sub) to owners by webhook or email, exactly once each"
 
@@ -27,7 +28,9 @@ def add_arguments(parser) -> None:
         default=Path("notifier-state.duckdb"),
         help="DuckDB file for the delivery log and the notifier's dead letters",
     )
-    parser.add_argument("--policy", type=Path, default=None, help="routing policy YAML")
+    add_renamed_flag(
+        parser, "--routing-policy", "--policy", type=Path, default=None, help="routing policy YAML"
+    )
     parser.add_argument(
         "--max-idle-seconds",
         type=float,
@@ -50,7 +53,7 @@ def run(args) -> int:
     from churnwatch.notify.service import DeliveryLog, Notifier
     from churnwatch.routing import RoutingPolicy
 
-    policy = RoutingPolicy.load(args.policy)
+    policy = RoutingPolicy.load(args.routing_policy)
     state = DeliveryLog(args.state)
     notifier = Notifier(
         subscription=args.subscription,

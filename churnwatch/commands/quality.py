@@ -13,6 +13,8 @@ import time
 import uuid
 from pathlib import Path
 
+from churnwatch.commands import add_renamed_flag
+
 HELP = (
     "validate every warehouse table with its expectation suite; write quality_results + Data Docs"
 )
@@ -30,7 +32,13 @@ def add_arguments(parser) -> None:
         default=Path("quality-docs"),
         help="where the Data Docs HTML site is written (index.html)",
     )
-    parser.add_argument("--rules", default=None, help="quality rules YAML (default: packaged)")
+    add_renamed_flag(
+        parser,
+        "--quality-rules",
+        "--rules",
+        default=None,
+        help="quality rules YAML (default: packaged)",
+    )
     parser.add_argument(
         "--routing-policy", default=None, help="routing policy YAML (owners; default: packaged)"
     )
@@ -65,7 +73,7 @@ def run(args) -> int:
         raise ValueError("churnwatch quality reads duckdb:/// warehouses only (BigQuery: TODO)")
     if not Path(url.location).exists():
         raise FileNotFoundError(f"no warehouse file {url.location}")
-    rules = QualityRules.load(args.rules)
+    rules = QualityRules.load(args.quality_rules)
     owners = tuple(RoutingPolicy.load(args.routing_policy).owners)
     all_tables = schemas.tables()
     names = sorted(all_tables)
