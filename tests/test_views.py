@@ -186,3 +186,19 @@ def test_current_alerts_columns_are_the_documented_ones(wh):
 
     described = [r[0] for r in wh.query("DESCRIBE current_alerts")]
     assert described == [c for c, _ in CURRENT_ALERTS_COLUMNS]
+
+
+def test_a_pipeline_warehouse_has_the_views_from_the_start(tmp_path):
+    """prepare_warehouse (pipeline start) creates tables and views: BI can read the file,
+    and the read-only report needs nothing written."""
+    from churnwatch.warehouse import prepare_warehouse
+
+    path = tmp_path / "pipeline.duckdb"
+    prepare_warehouse(f"duckdb://{path}")
+    DuckDBWarehouse.close_all()
+    wh = DuckDBWarehouse(path, read_only=True)
+    try:
+        names = {r[0] for r in wh.query("SELECT view_name FROM duckdb_views() WHERE NOT internal")}
+        assert {v.name for v in VIEWS} | {"current_alerts"} <= names
+    finally:
+        wh.close()
