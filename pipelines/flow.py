@@ -40,13 +40,32 @@ class FlowConfig:
     def __post_init__(self) -> None:
         if self.dedupe_ttl_seconds <= 0 or self.dedupe_shards <= 0 or self.day_seconds <= 0:
             raise ValueError("dedupe_ttl_seconds, dedupe_shards and day_seconds must be positive")
-        # One length of a day for the whole flow: the window configs follow day_seconds.
-        for name in ("aggregates", "spikes"):
-            object.__setattr__(
-                self, name, replace(getattr(self, name), day_seconds=self.day_seconds)
+        # One length of a day for the whole flow: a part built for another day length is a
+        # mistake (windows at 0.5 s a day, detection at 86400), refused rather than patched.
+        parts = {"aggregates": self.aggregates, "spikes": self.spikes, "quality": self.quality}
+        if self.tracking is not None:
+            parts["tracking"] = self.tracking.config
+        wrong = {
+            name: part.day_seconds
+            for name, part in parts.items()
+            if part is not None and part.day_seconds != self.day_seconds
+        }
+        if wrong:
+            raise ValueError(
+                f"the flow's day is {self.day_seconds:g} s but {wrong} disagree: build every "
+                "part with the same day_seconds (FlowConfig.for_day or from_options)"
             )
-        if self.quality is not None:
-            object.__setattr__(self, "quality", replace(self.quality, day_seconds=self.day_seconds))
+
+    @classmethod
+    def for_day(cls, day_seconds: float, quality: QualityConfig | None = None, **kw) -> FlowConfig:
+        """Default parts, all on one length of a customer day (tests, benchmarks)."""
+        return cls(
+            day_seconds=day_seconds,
+            aggregates=AggregateConfig(day_seconds=day_seconds),
+            spikes=SpikeConfig(day_seconds=day_seconds),
+            quality=None if quality is None else replace(quality, day_seconds=day_seconds),
+            **kw,
+        )
 
     @classmethod
     def from_options(cls, options) -> FlowConfig:

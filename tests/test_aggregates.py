@@ -112,7 +112,7 @@ def test_bad_aggregate_config_fails_fast(kwargs):
 
 
 def test_flow_config_gives_every_window_config_its_day_length():
-    flow = FlowConfig(day_seconds=0.2)
+    flow = FlowConfig.for_day(0.2)
     assert flow.aggregates.day_seconds == 0.2 and flow.spikes.day_seconds == 0.2
     assert flow.aggregates.seconds(7) == pytest.approx(1.4)  # "last 7 days" = 1.4 s here
 

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 from churnwatch import schemas
+from churnwatch.alerts import alert_row as build_alert
 from churnwatch.clock import now_ms
 from churnwatch.quality.rules import QualityRules
 from churnwatch.quality.suites import build_suites
@@ -116,28 +117,24 @@ def test_event_time_beyond_the_future_tolerance_and_bad_customer_ids(runner):
 
 
 def alert_row(alert_id: str, owner: str) -> dict:
-    return {
-        "alert_id": alert_id,
-        "alert_type": "SILENT_CHURN",
-        "severity": "LOW",
-        "customer_id": "C1",
-        "topic": None,
-        "detected_at": now_ms() - 1000,
-        "processed_at": now_ms(),
-        "p_alive": 0.1,
-        "expected_purchases": 0.2,
-        "days_since_last_activity": 40.0,
-        "typical_gap_days": 7.0,
-        "revenue_at_risk": 1200.0,
-        "reason_codes": ["no_complaint_in_lookback"],
-        "last_feedback_kind": None,
-        "last_nps": None,
-        "affected_customers": None,
-        "example_event_ids": [],
-        "owner": owner,
-        "authority_limit": 100.0,
-        "model_version": "v1",
-    }
+    """A ChurnAlert row as the pipeline writes it (the one builder fills the defaults)."""
+    return build_alert(
+        alert_id=alert_id,
+        alert_type="SILENT_CHURN",
+        severity="LOW",
+        customer_id="C1",
+        detected_at=now_ms() - 1000,
+        processed_at=now_ms(),
+        p_alive=0.1,
+        expected_purchases=0.2,
+        days_since_last_activity=40.0,
+        typical_gap_days=7.0,
+        revenue_at_risk=1200.0,
+        reason_codes=["no_complaint_in_lookback"],
+        owner=owner,
+        authority_limit=100.0,
+        model_version="v1",
+    )
 
 
 def test_alerts_need_an_owner_from_the_routing_policy(runner):

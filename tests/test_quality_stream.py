@@ -166,7 +166,7 @@ def test_the_flow_notices_a_producer_that_stops_filling_a_field():
     healthy = [fb(i, 0, "smb") for i in range(30)]
     broken = [fb(i, 1, "smb" if i < 10 else None) for i in range(30)]
     customers = [customer(f"ce-{i}", f"C{i:06d}", occurred_at=start + i * 1000) for i in range(10)]
-    config = FlowConfig(day_seconds=60.0, quality=QualityConfig(min_window_seconds=0))
+    config = FlowConfig.for_day(60.0, quality=QualityConfig(min_window_seconds=0))
     with beam.Pipeline(runner="FnApiRunner") as p:
         fmsgs = p | "Feedback" >> beam.Create(
             [message(r, message_id=f"f{n}") for n, r in enumerate(healthy + broken)]
@@ -222,7 +222,7 @@ def test_quality_windows_follow_the_day_length_with_a_floor():
     assert QualityConfig(day_seconds=86400.0, min_window_seconds=10.0).window_seconds == 86400.0
     demo = QualityConfig(day_seconds=0.5, min_window_seconds=10.0)
     assert demo.window_seconds == 10.0  # a 0.5 s demo day is floored to 10 s batches
-    assert FlowConfig(day_seconds=0.5, quality=QualityConfig()).quality.day_seconds == 0.5
+    assert FlowConfig.for_day(0.5, quality=QualityConfig()).quality.day_seconds == 0.5
 
 
 def test_quality_options_build_the_config_or_turn_it_off(tmp_path):
@@ -243,3 +243,16 @@ def test_quality_options_build_the_config_or_turn_it_off(tmp_path):
     bad.write_text("null_rate: {feedback_events: {colour: 0.1}}\n")
     with pytest.raises(ValueError, match="table 'feedback_events' has no column 'colour'"):
         ChurnwatchOptions([*subs, f"--quality_rules={bad}"]).validate_churnwatch()
+
+
+def test_a_flow_whose_parts_disagree_on_the_day_is_refused():
+    """Windows at 0.5 s a day with detection at 86,400 s used to pass silently."""
+    from churnwatch.detection import DetectorConfig
+    from churnwatch.model.packaged import load_model
+    from churnwatch.routing import RoutingPolicy
+    from transforms.track_customers import TrackingSetup
+
+    tracking = TrackingSetup(DetectorConfig(), load_model(), RoutingPolicy.load())
+    with pytest.raises(ValueError, match="tracking"):
+        FlowConfig.for_day(0.5, tracking=tracking)
+    assert FlowConfig.for_day(86400.0, tracking=tracking).tracking is tracking
