@@ -4,16 +4,30 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-bigquery lint format bench venv clean tools template template-spec deploy
+.PHONY: demo test test-unit test-bigquery lint format bench venv clean tools template template-spec \
+	deploy pin-launcher-image lock
 
-$(STAMP): requirements.txt setup.py
+# Every package comes from requirements.lock, checked against its sha256 hashes; the project
+# itself is installed without dependencies and without build isolation (its build backend,
+# setuptools, is in the lock too).
+$(STAMP): requirements.lock setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing pinned dependencies into $(VENV) (about 90 s the first time)..."
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -e .
+	@echo "installing locked dependencies into $(VENV) (about 90 s the first time)..."
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
+
+# Regenerate requirements.lock from requirements.txt (after changing a pin or adding a
+# dependency): every transitive dependency pinned, with the hashes of all its files on PyPI.
+PIP_TOOLS := pip-tools==7.6.2
+lock:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet $(PIP_TOOLS)
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+		--output-file requirements.lock requirements.txt
 
 demo: $(STAMP)
 	$(VENV)/bin/churnwatch demo
@@ -84,6 +98,16 @@ template:
 	gcloud dataflow flex-template build gs://$(TEMPLATE_BUCKET)/templates/churnwatch.json \
 		--project $(PROJECT) $(FLEX_SPEC_ARGS)
 	@echo "template_gcs_path = gs://$(TEMPLATE_BUCKET)/templates/churnwatch.json"
+
+# Pin the launcher base image of the Dockerfile to the digest its tag points at today
+# (tag@sha256:...). Needs docker and the network; run it after bumping the tag.
+DOCKERFILE := infra/flex-template/Dockerfile
+pin-launcher-image:
+	@base=$$(sed -n 's|^FROM \(gcr.io/dataflow-templates-base/[^@ ]*\).*|\1|p' $(DOCKERFILE)); \
+	digest=$$(docker buildx imagetools inspect "$$base" --format '{{json .Manifest.Digest}}' | tr -d '"'); \
+	case "$$digest" in sha256:*) ;; *) echo "no digest for $$base"; exit 1;; esac; \
+	sed -i "s|^FROM $$base.*|FROM $$base@$$digest|" $(DOCKERFILE); \
+	echo "pinned $$base@$$digest"
 
 # The same spec gcloud uploads (image + metadata, validated by gcloud), written locally.
 # gcloud --format=json prints the spec as one JSON string, hence the json.load + print.

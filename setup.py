@@ -19,6 +19,7 @@ setup(
         "apache-beam[gcp]>=2.77,<3",
         "google-cloud-pubsub>=2.44,<3",
         "google-cloud-bigquery>=3.47,<4",
+        "google-cloud-secret-manager>=2.32,<3",  # sm:// references (churnwatch/secrets.py)
         "fastavro>=1.13,<2",
         "duckdb>=2.0,<3",
         "numpy>=2",

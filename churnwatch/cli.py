@@ -11,9 +11,10 @@ import argparse
 import ast
 import importlib
 import importlib.util
-import logging
 import sys
 from collections.abc import Sequence
+
+from churnwatch import logs
 
 #: subcommand -> module; a module provides HELP, add_arguments(parser) and run(args) -> int.
 COMMANDS = {
@@ -77,10 +78,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(verbose=args.verbose)  # JSON lines for Cloud Logging (churnwatch/logs.py)
     try:
         return int(args._run(args) or 0)
     except (ValueError, RuntimeError, FileNotFoundError) as exc:

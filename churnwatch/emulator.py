@@ -74,20 +74,28 @@ def start_emulator(port: int | None = None, timeout_s: float = 60.0) -> Emulator
         start_new_session=True,
     )
     emulator = Emulator(host_port, process, data_dir)
+    try:
+        _wait_until_listening(emulator, port, timeout_s, log)
+    except BaseException:  # SIGTERM / Ctrl-C while starting: the child must not outlive us
+        emulator.stop()
+        raise
+    return emulator
+
+
+def _wait_until_listening(emulator: Emulator, port: int, timeout_s: float, log) -> None:
+    process, data_dir, host_port = emulator.process, emulator.data_dir, emulator.host_port
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             log.flush()
             with open(os.path.join(data_dir, "emulator.log"), errors="replace") as fo:
                 text = fo.read()
-            emulator.stop()
             raise RuntimeError(f"the Pub/Sub emulator exited early:\n{text[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return emulator
+                return
         except OSError:
             time.sleep(0.2)
-    emulator.stop()
     raise RuntimeError(f"the Pub/Sub emulator did not listen on {host_port} within {timeout_s}s")
 
 

@@ -7,6 +7,7 @@ the file, the rule and the field, before any pipeline is built.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,10 +117,11 @@ class RoutingPolicy:
             limit = spec.get("authority_limit", 0)
             if not isinstance(limit, int | float) or limit < 0:
                 raise fail(f"owner {name!r}: authority_limit must be a non-negative number")
-            channel = spec.get("channel") or {}
-            if not isinstance(channel, dict) or not set(channel) <= {"webhook_env", "email"}:
+            channel = _channel(spec.get("channel"))
+            if channel is None:
                 raise fail(
-                    f"owner {name!r}: channel must be {{webhook_env: VAR}} or {{email: ADDRESS}}"
+                    f"owner {name!r}: channel must be exactly one of {{webhook_env: VAR}} "
+                    "(an upper-case environment variable) or {email: ADDRESS}"
                 )
             delivery = spec.get("delivery", PER_ALERT)
             if delivery not in DELIVERIES:
@@ -178,6 +180,21 @@ class RoutingPolicy:
             source,
             dict(templates),
         )
+
+
+def _channel(value: Any) -> dict[str, str] | None:
+    """The owner's one channel, or None when it is missing or malformed (an owner without a
+    channel would pass validation and fail at delivery time)."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    ((kind, target),) = value.items()
+    if not isinstance(target, str) or not target.strip():
+        return None
+    if kind == "webhook_env" and re.fullmatch(r"[A-Z_][A-Z0-9_]*", target):
+        return {kind: target}
+    if kind == "email" and re.fullmatch(r"[^@\s]+@[^@\s]+", target):
+        return {kind: target}
+    return None
 
 
 def _as_list(value: Any) -> Iterable[str]:

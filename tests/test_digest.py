@@ -10,10 +10,11 @@ import yaml
 from google.cloud import pubsub_v1
 
 from churnwatch.cli import main
+from churnwatch.notify.channels import load_channels
 from churnwatch.notify.digest import DigestTemplates
-from churnwatch.notify.service import DeliveryLog, Notifier
+from churnwatch.notify.service import ACK, DeliveryLog, Notifier
 from churnwatch.routing import PolicyError, RoutingPolicy
-from tests.test_notify_servers import SMTPServer, WebhookReceiver
+from tests.test_notify_servers import SMTPServer, WebhookReceiver, client_context, tls_files
 from tests.test_notify_service import alert, encoded
 from tests.test_views_samples import fill_sample
 
@@ -36,6 +37,8 @@ def env(tmp_path, monkeypatch):
     db = tmp_path / "wh.duckdb"
     fill_sample(db).close()
     with WebhookReceiver() as hook, SMTPServer("cw", "pw-digest-1") as smtp:
+        # TLS loopback servers: the CLI trusts their test certificate as SSL_CERT_FILE says.
+        monkeypatch.setenv("SSL_CERT_FILE", tls_files()[0])
         monkeypatch.setenv("CHURNWATCH_WEBHOOK_FRONTLINE", hook.url())
         for key, value in {"HOST": "127.0.0.1", "PORT": str(smtp.port), "USER": "cw",
                            "PASSWORD": "pw-digest-1"}.items():  # fmt: skip
@@ -117,15 +120,19 @@ def test_the_notifier_leaves_digest_owners_to_the_digest(tmp_path, monkeypatch):
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", "127.0.0.1:9")  # the client never pulls here
     state = DeliveryLog(tmp_path / "log.duckdb")
     with WebhookReceiver() as hook:
-        monkeypatch.setenv("CHURNWATCH_WEBHOOK_FRONTLINE", hook.url())
-        notifier = Notifier("projects/p/subscriptions/s", state, RoutingPolicy.load())
+        env = {"CHURNWATCH_WEBHOOK_FRONTLINE": hook.url()}
+        channels = load_channels([env and {"webhook_env": "CHURNWATCH_WEBHOOK_FRONTLINE"}], env,
+                                 ssl_context=client_context())  # fmt: skip
+        notifier = Notifier(
+            "projects/p/subscriptions/s", state, RoutingPolicy.load(), channels=channels
+        )
         try:
             for alert_id, owner in (("d1", "account_director"), ("f1", "frontline_agent")):
                 data, attributes = encoded(alert(alert_id, owner))
                 message = pubsub_v1.types.PubsubMessage(
                     data=data, attributes=attributes, message_id=alert_id
                 )
-                assert notifier.handle(message) is True  # ackable either way
+                assert notifier.handle(message) == ACK  # acked either way
         finally:
             notifier.close()
             state.close()

@@ -197,8 +197,14 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 def test_dockerfile_follows_the_launcher_pattern():
     instructions = dockerfile_instructions()
     (base,) = [rest for word, rest in instructions if word == "FROM"]
-    assert base.startswith("gcr.io/dataflow-templates-base/python311-template-launcher-base:")
-    assert not base.endswith(":latest")
+    match = re.fullmatch(
+        r"gcr\.io/dataflow-templates-base/python311-template-launcher-base"
+        r":(\d{8})[-_](?:rc|RC)\d\d(@sha256:[0-9a-f]{64})?",
+        base,
+    )
+    assert match, f"a dated tag (optionally @sha256:digest) of the 3.11 launcher: {base}"
+    # Newer than the 2023 image the project started with (issue 14).
+    assert match.group(1) > "20230622", base
     users = [rest for word, rest in instructions if word == "USER"]
     assert users and users[-1] not in {"root", "0"}, "the image must not run as root"
     env = dict(

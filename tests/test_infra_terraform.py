@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from churnwatch import schemas, topology
+from churnwatch.notify.channels import SMTP_ENV
+from churnwatch.routing import RoutingPolicy
 from pipelines.options import ChurnwatchOptions
 from pipelines.streaming import make_options
 from tests.infra_tools import (
@@ -42,6 +44,8 @@ EXPECTED_FILES = {
     "storage.tf",
     "dataflow.tf",
     "outputs.tf",
+    "secrets.tf",
+    "monitoring.tf",
 }
 TABLES_JSON = TERRAFORM_DIR / "generated" / "bigquery_tables.json"
 PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
@@ -80,8 +84,12 @@ class Config:
     def of_type(self, rtype: str) -> dict[str, dict[str, Any]]:
         return {name: body for (t, name), body in self.resources.items() if t == rtype}
 
-    def for_each_map(self, expression: str) -> dict[str, Any]:
+    def for_each_map(self, expression: str | dict) -> dict[str, Any]:
         """Evaluate the for_each expressions this configuration uses (and only those)."""
+        if isinstance(expression, dict):  # a literal map
+            return expression
+        if expression == "${local.notifier_secrets}":
+            return notifier_secrets(self)
         if expression == "${local.streams}":
             return self.locals["streams"]
         if expression == "${local.pipeline_streams}":
@@ -114,6 +122,25 @@ class Config:
         return out
 
 
+def notifier_secrets(config: Config) -> dict[str, str]:
+    """local.notifier_secrets evaluated in Python: webhook variables of the routing policy
+    (the same YAML file Terraform reads) plus the SMTP password."""
+    assert config.locals["routing_policy"] == (
+        '${yamldecode(file("${path.module}/../../churnwatch/policy/routing.yaml"))}'
+    )
+    expression = config.locals["notifier_secrets"]
+    assert "for owner in values(local.routing_policy.owners)" in expression
+    assert 'lower(replace(owner.channel.webhook_env, "_", "-"))' in expression
+    webhooks = {
+        o.channel["webhook_env"] for o in RoutingPolicy.load().owners.values()
+        if "webhook_env" in o.channel
+    }  # fmt: skip
+    out = {env: env.lower().replace("_", "-") for env in webhooks}
+    assert f'{SMTP_ENV["password"]} = "churnwatch-smtp-password"' in expression
+    out[SMTP_ENV["password"]] = "churnwatch-smtp-password"
+    return out
+
+
 def _substitute(node: Any, key: str, value: Any) -> Any:
     if isinstance(node, dict):
         return {k: _substitute(v, key, value) for k, v in node.items()}
@@ -125,6 +152,9 @@ def _substitute(node: Any, key: str, value: Any) -> Any:
     def attr(match: re.Match) -> str:
         return str(value[match.group(1)])
 
+    if not isinstance(value, dict):  # a map of strings: each.value is the string itself
+        node = node.replace("${each.value}", str(value))
+        return node.replace("${each.key}", key).replace("[each.key]", f'["{key}"]')
     node = re.sub(r"\$\{each\.value\.(\w+)\}", attr, node)
     node = re.sub(r"(?<=\$\{)each\.value\.(\w+)(?=\})", attr, node)
     node = node.replace("${each.key}", key).replace("[each.key]", f'["{key}"]')
@@ -405,7 +435,7 @@ def test_the_job_terraform_starts_passes_the_pipelines_dataflow_checks(config):
         "--runner=DataflowRunner",
         f"--project={project}",
         f"--region={config.variables['region']['default']}",
-        f"--temp_location=gs://{project}-churnwatch-dataflow/temp",
+        f"--temp_location=gs://{project}-churnwatch-temp/temp",
         f"--service_account_email={account}@{project}.iam.gserviceaccount.com",
         f"--setup_file={REPO / 'setup.py'}",
     ]
@@ -424,10 +454,18 @@ def test_the_job_terraform_starts_passes_the_pipelines_dataflow_checks(config):
 def iam_grants(config: Config) -> list[tuple[str, str, dict[str, Any]]]:
     grants = []
     for (rtype, name), _ in config.resources.items():
-        if "_iam_" in rtype:
+        if "_iam_" in rtype and rtype != "google_project_iam_custom_role":
             for key, body in config.instances(rtype, name).items():
                 grants.append((rtype, f"{name}[{key}]" if key else name, body))
     return grants
+
+
+#: What the warehouse writer role must never hold: delete or alter tables, datasets or data
+#: outside an append, or run jobs (DML).
+FORBIDDEN_WAREHOUSE_PERMISSIONS = re.compile(
+    r"^bigquery\.(tables\.(delete|update|create|setIamPolicy)|datasets\.(delete|update|create)"
+    r"|jobs\.create|routines\..*|models\..*)$"
+)
 
 
 def test_iam_is_least_privilege(config):
@@ -451,6 +489,7 @@ def test_iam_is_least_privilege(config):
     worker_grants = [(t, b) for t, _, b in grants if b["member"] == worker]
     pipeline_subs = {topology.TOPICS[s][1] for s in ("feedback", "customer")}
     subscriptions = config.instances("google_pubsub_subscription", "stream")
+    bucket_roles: dict[str, set[str]] = {}
     for rtype, body in worker_grants:
         if rtype == "google_pubsub_subscription_iam_member":
             _, _, key, _ = reference(body["subscription"])
@@ -461,14 +500,21 @@ def test_iam_is_least_privilege(config):
             assert body["role"] == "roles/pubsub.publisher"
         elif rtype == "google_bigquery_dataset_iam_member":
             assert reference(body["dataset_id"])[:2] == ("google_bigquery_dataset", "warehouse")
-            assert body["role"] == "roles/bigquery.dataEditor"
+            # Not roles/bigquery.dataEditor (tables.delete, tables.update): the custom role.
+            assert body["role"] == "${google_project_iam_custom_role.warehouse_writer.id}"
         elif rtype == "google_storage_bucket_iam_member":
-            assert reference(body["bucket"])[:2] == ("google_storage_bucket", "dataflow")
-            assert body["role"] in {"roles/storage.objectAdmin", "roles/storage.legacyBucketReader"}
+            bucket = reference(body["bucket"])[1]
+            bucket_roles.setdefault(bucket, set()).add(body["role"])
         elif rtype == "google_artifact_registry_repository_iam_member":
             assert body["role"] == "roles/artifactregistry.reader"
         else:
             assert (rtype, body["role"]) == ("google_project_iam_member", "roles/dataflow.worker")
+    # The template bucket (spec + staged code): read and add, never overwrite or delete.
+    assert bucket_roles == {
+        "dataflow": {"roles/storage.objectViewer", "roles/storage.objectCreator",
+                     "roles/storage.legacyBucketReader"},
+        "temp": {"roles/storage.objectAdmin", "roles/storage.legacyBucketReader"},
+    }  # fmt: skip
     # Both pipeline subscriptions are readable, and the worker may publish alerts.
     read = {
         subscriptions[reference(b["subscription"])[2]]["name"]
@@ -477,6 +523,108 @@ def test_iam_is_least_privilege(config):
     }
     assert read == pipeline_subs
     assert any(t == "google_pubsub_topic_iam_member" for t, _ in worker_grants)
+
+
+def test_the_warehouse_writer_role_can_append_but_not_delete_or_alter(config):
+    role = config.resources[("google_project_iam_custom_role", "warehouse_writer")]
+    permissions = set(role["permissions"])
+    assert "bigquery.tables.updateData" in permissions  # append rows (both write methods)
+    assert "bigquery.tables.get" in permissions  # read the schema
+    assert not {p for p in permissions if FORBIDDEN_WAREHOUSE_PERMISSIONS.match(p)}
+    assert "roles/bigquery.dataEditor" not in json.dumps(config.trees)
+
+
+def test_temp_files_and_the_template_spec_live_in_separate_buckets(config):
+    job = config.resources[("google_dataflow_flex_template_job", "streaming")]
+    assert job["temp_location"] == "${google_storage_bucket.temp.url}/temp"
+    assert job["staging_location"] == "${google_storage_bucket.dataflow.url}/staging"
+    assert config.outputs["dataflow_bucket"]["value"] == "${google_storage_bucket.dataflow.url}"
+
+
+def test_the_notifier_reads_its_secrets_and_the_alerts_subscription_only(config):
+    secrets = config.instances("google_secret_manager_secret", "notifier")
+    webhooks = {
+        o.channel["webhook_env"] for o in RoutingPolicy.load().owners.values()
+        if "webhook_env" in o.channel
+    }  # fmt: skip
+    assert set(secrets) == webhooks | {SMTP_ENV["password"]}
+    for env, body in secrets.items():
+        assert body["secret_id"] == env.lower().replace("_", "-")
+        assert "secret_data" not in body  # values never sit in Terraform state
+    notifier = "${local.notifier_member}"
+    grants = [(t, b) for t, _, b in iam_grants(config) if b["member"] == notifier]
+    accessors = [b for t, b in grants if t == "google_secret_manager_secret_iam_member"]
+    assert {reference(b["secret_id"])[2] for b in accessors} == set(secrets)
+    assert {b["role"] for b in accessors} == {"roles/secretmanager.secretAccessor"}
+    others = [(t, b["role"]) for t, b in grants if t != "google_secret_manager_secret_iam_member"]
+    assert others == [("google_pubsub_subscription_iam_member", "roles/pubsub.subscriber")]
+    (sub,) = [b for t, b in grants if t == "google_pubsub_subscription_iam_member"]
+    assert reference(sub["subscription"])[:3] == ("google_pubsub_subscription", "stream", "alerts")
+
+
+# --- monitoring -------------------------------------------------------------------------------
+
+
+def alert_policies(config: Config) -> dict[str, dict[str, Any]]:
+    return config.of_type("google_monitoring_alert_policy")
+
+
+def policy_text(body: dict[str, Any]) -> str:
+    return json.dumps(body["conditions"])
+
+
+def test_alert_policies_cover_lag_freshness_backlog_dead_letters_and_failure(config):
+    policies = alert_policies(config)
+    wanted = {
+        "dataflow.googleapis.com/job/system_lag": "system_lag",
+        "dataflow.googleapis.com/job/data_watermark_age": "data_freshness",
+        "dataflow.googleapis.com/job/is_failed": "job_failed",
+        "pubsub.googleapis.com/subscription/num_undelivered_messages": "subscription",
+        "pubsub.googleapis.com/subscription/oldest_unacked_message_age": "subscription",
+        "dataflow.googleapis.com/job/user_counter": "dead_letters",
+    }
+    for metric, name in wanted.items():
+        assert metric in policy_text(policies[name]), f"{name} does not watch {metric}"
+    for name, body in policies.items():
+        assert body["notification_channels"] == "${var.notification_channels}", name
+        assert body["documentation"][0]["content"], f"{name}: say what to do"
+    # Dataflow conditions are for this job; one backlog policy per subscription of pubsub.tf.
+    assert config.locals["dataflow_job_filter"].endswith('job_name = "${var.job_name}"')
+    for name in ("system_lag", "data_freshness", "job_failed"):
+        assert "${local.dataflow_job_filter}" in policy_text(policies[name])
+    per_subscription = config.instances("google_monitoring_alert_policy", "subscription")
+    assert {
+        re.search(r'subscription_id = \\"([^\\]+)\\"', policy_text(b)).group(1)
+        for b in per_subscription.values()
+    } == {sub for _, sub in topology.TOPICS.values()}
+    assert config.variables["notification_channels"]["type"] == "${list(string)}"
+
+
+def test_the_dead_letter_rate_watches_every_dead_letter_counter_of_the_pipeline(config):
+    pattern = re.compile(config.locals["dead_letter_counters"])
+    query = policy_text(alert_policies(config)["dead_letters"])
+    assert "${local.dead_letter_counters}" in query and "${var.job_name}" in query
+    # The counter names the code builds (transforms/decode.py, warehouse_io.py, bigquery_io.py).
+    source = {p.name: p.read_text() for p in (REPO / "transforms").glob("*.py")}
+    assert 'f"{self.source}_dead_{stage.lower()}"' in source["decode.py"]
+    assert 'f"{self.table}_dead_sink"' in source["warehouse_io.py"]
+    assert '"dead_letters_refused_by_bigquery"' in source["bigquery_io.py"]
+    stages = schemas.load(schemas.DEAD_LETTER).field("stage").symbols
+    dead = [f"{s}_dead_{st.lower()}" for s in ("feedback", "customer") for st in stages]
+    dead += [f"{t}_dead_sink" for t in schemas.tables()] + ["dead_letters_refused_by_bigquery"]
+    for name in dead:
+        assert pattern.fullmatch(name), name
+    # ... and no counter of rows that were written or dropped on purpose.
+    for name in ("feedback_valid", "dead_letters_rows", "churn_alerts_rows", "duplicates_dropped",
+                 "alerts", "feedback_events_failed_windows"):  # fmt: skip
+        assert not pattern.fullmatch(name), name
+
+
+def test_the_dashboard_charts_what_the_alerts_watch(config):
+    dashboard = config.resources[("google_monitoring_dashboard", "churnwatch")]["dashboard_json"]
+    for metric in ("job/system_lag", "job/data_watermark_age", "num_undelivered_messages",
+                   "oldest_unacked_message_age", "job/user_counter"):  # fmt: skip
+        assert metric in dashboard, metric
 
 
 # --- checkov ----------------------------------------------------------------------------------

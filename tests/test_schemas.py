@@ -39,11 +39,11 @@ def test_event_tables_get_the_ingest_metadata_columns():
 def test_ddl_follows_the_schema_field_by_field():
     spec = schemas.table("feedback_events")
     statement = ddl(spec)
-    for column in spec.columns:
-        assert f"    {column.name} " in statement
-    assert "nps_score INTEGER," in statement  # nullable int
-    assert "occurred_at TIMESTAMP NOT NULL" in statement  # timestamp-millis, required
-    assert "PRIMARY KEY (event_id)" in statement
+    for column in spec.columns:  # identifiers are quoted (churnwatch.warehouse.duckdb_store)
+        assert f'    "{column.name}" ' in statement
+    assert '"nps_score" INTEGER,' in statement  # nullable int
+    assert '"occurred_at" TIMESTAMP NOT NULL' in statement  # timestamp-millis, required
+    assert 'PRIMARY KEY ("event_id")' in statement
 
 
 def test_revision_is_the_crc64_fingerprint_and_changes_with_the_schema():

@@ -109,15 +109,42 @@ def failed_row_to_dead_letter(failure: Any, table_name: str) -> dict[str, Any]:
     )
 
 
+def refusal_log_fields(failure: Any, table_name: str) -> dict[str, Any]:
+    """What may be logged about a refused row: table, message id and BigQuery's error
+    reasons and locations (field names). Never the row or the error text, which quotes
+    row values."""
+    if isinstance(failure, dict):
+        row, errors = failure.get("failed_row"), []
+    else:
+        _destination, row, errors = failure
+    reasons = sorted(
+        {str(e.get("reason")) for e in errors or [] if isinstance(e, dict) and e.get("reason")}
+    )
+    locations = sorted(
+        {str(e.get("location")) for e in errors or [] if isinstance(e, dict) and e.get("location")}
+    )
+    message_id = row.get("message_id") if isinstance(row, dict) else None
+    return {
+        "table": table_name,
+        "message_id": message_id,
+        "reasons": reasons or ["unknown"],
+        "locations": locations,
+    }
+
+
 class _CountFailures(beam.DoFn):
-    """Failed dead-letter rows have nowhere further to go: count and log them loudly."""
+    """Failed dead-letter rows have nowhere further to go: count them and log loudly, with
+    identifiers only (the raw row is a payload and stays out of logs)."""
 
     def setup(self) -> None:
         self.counter = Metrics.counter("sink", "dead_letters_refused_by_bigquery")
 
     def process(self, failure):
         self.counter.inc()
-        logging.error("BigQuery refused a dead letter row: %s", str(failure)[:2000])
+        logging.getLogger(__name__).error(
+            "BigQuery refused a dead letter row",
+            extra={"json_fields": refusal_log_fields(failure, DEAD_LETTER_TABLE)},
+        )
 
 
 class WriteToBigQueryTable(beam.PTransform):

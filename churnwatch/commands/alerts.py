@@ -117,8 +117,13 @@ def _digest(args: argparse.Namespace) -> int:
     """Templates are checked before the warehouse is opened: a bad policy changes nothing."""
     from datetime import UTC, datetime
 
-    from churnwatch.notify.channels import RetryPolicy
-    from churnwatch.notify.digest import DigestTemplates, build_digests, send_digests
+    from churnwatch.notify.channels import RetryPolicy, load_channels
+    from churnwatch.notify.digest import (
+        DigestTemplates,
+        build_digests,
+        digest_owners,
+        send_digests,
+    )
     from churnwatch.notify.service import DeliveryLog
     from churnwatch.routing import RoutingPolicy
     from churnwatch.warehouse.duckdb_store import open_existing
@@ -126,6 +131,10 @@ def _digest(args: argparse.Namespace) -> int:
 
     policy = RoutingPolicy.load(args.policy)
     templates = DigestTemplates.from_policy(policy)
+    owners = digest_owners(policy, args.owner)
+    channels = None
+    if not args.dry_run:  # every channel checked before anything is read or sent
+        channels = load_channels(policy.owners[o].channel for o in owners)
     day = args.day or datetime.now(UTC).strftime("%Y-%m-%d")
     warehouse = open_existing(duckdb_path(args.warehouse), read_only=True)
     try:
@@ -138,7 +147,7 @@ def _digest(args: argparse.Namespace) -> int:
             queue.setdefault(alert["owner"], []).append(alert)
     finally:
         warehouse.close()
-    digests = build_digests(policy, templates, queue, day, args.owner)
+    digests = build_digests(policy, templates, queue, day, owners)
     if args.dry_run:
         for d in digests:
             print(f"--- {d.owner} via {next(iter(d.channel))}: {d.subject}\n{d.body}")
@@ -146,7 +155,8 @@ def _digest(args: argparse.Namespace) -> int:
         return 0
     state = DeliveryLog(args.state)
     try:
-        counts = send_digests(digests, state, RetryPolicy(timeout_seconds=args.timeout_seconds))
+        retry = RetryPolicy(timeout_seconds=args.timeout_seconds)
+        counts = send_digests(digests, state, retry, channels)
     finally:
         state.close()
     print(

@@ -28,6 +28,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from churnwatch.lifecycle import revenue_at_risk
 from churnwatch.notify.channels import (
+    Channels,
     PermanentFailure,
     RetryPolicy,
     TransientFailure,
@@ -160,12 +161,9 @@ def build_digests(
     ``owners`` overrides the policy's choice (e.g. a test or a one-off send to a per-alert
     owner). Owners without open alerts get nothing: an empty digest is noise.
     """
-    chosen = owners or [n for n, o in policy.owners.items() if o.delivery == DAILY_DIGEST]
     out = []
-    for name in chosen:
-        owner = policy.owners.get(name)
-        if owner is None:
-            raise ValueError(f"owner {name!r} is not in the routing policy {policy.source}")
+    for name in digest_owners(policy, owners):
+        owner = policy.owners[name]
         alerts = queue.get(name) or []
         if not alerts:
             continue
@@ -179,8 +177,23 @@ def build_digests(
     return out
 
 
-def send_digests(digests: list[Digest], state: DeliveryLog, retry: RetryPolicy) -> Counter:
-    """Send each digest once per (digest_id, channel); counts sent / skipped / failed."""
+def digest_owners(policy: RoutingPolicy, owners: list[str] | None = None) -> list[str]:
+    """``owners`` (checked against the policy), else the policy's daily_digest owners."""
+    chosen = owners or [n for n, o in policy.owners.items() if o.delivery == DAILY_DIGEST]
+    unknown = [n for n in chosen if n not in policy.owners]
+    if unknown:
+        raise ValueError(f"owner(s) {unknown} not in the routing policy {policy.source}")
+    return chosen
+
+
+def send_digests(
+    digests: list[Digest], state: DeliveryLog, retry: RetryPolicy, channels: Channels
+) -> Counter:
+    """Send each digest once per (digest_id, channel); counts sent / skipped / failed.
+
+    ``channels``: resolved and validated at start (``load_channels`` over the digest
+    owners' channels), as the notifier does.
+    """
     counts: Counter = Counter()
     for digest in digests:
         channel = channel_key(digest.channel)
@@ -191,10 +204,17 @@ def send_digests(digests: list[Digest], state: DeliveryLog, retry: RetryPolicy) 
         try:
             if "webhook_env" in digest.channel:
                 attempts = send_webhook(
-                    digest.channel["webhook_env"], envelope, retry, text=digest.body
+                    channels, digest.channel["webhook_env"], envelope, retry, text=digest.body
                 )
             else:
-                send_email(digest.channel["email"], envelope, retry, digest.body, digest.subject)
+                send_email(
+                    channels,
+                    digest.channel["email"],
+                    envelope,
+                    retry,
+                    text=digest.body,
+                    subject=digest.subject,
+                )
                 attempts = 1
         except (PermanentFailure, TransientFailure) as exc:
             counts["failed"] += 1

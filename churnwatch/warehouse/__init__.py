@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlparse
+
+# What BigQuery accepts, checked before the names go into view SQL and API paths:
+# project ids (optionally domain-scoped, "example.com:my-project") and dataset ids.
+_PROJECT_ID = re.compile(r"^(?:[a-z0-9][a-z0-9.-]{0,61}[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_DATASET_ID = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
+
+
+def check_bigquery_ids(project: str, dataset: str) -> None:
+    """Raise ValueError unless both are valid BigQuery ids (they are interpolated into SQL)."""
+    if not _PROJECT_ID.match(project):
+        raise ValueError(
+            f"BigQuery project {project!r}: expected 6-30 lower-case letters, digits or "
+            "hyphens, starting with a letter"
+        )
+    if not _DATASET_ID.match(dataset):
+        raise ValueError(f"BigQuery dataset {dataset!r}: expected letters, digits or underscores")
 
 
 @dataclass(frozen=True)
@@ -23,6 +40,10 @@ class WarehouseUrl:
             parts = [p for p in (parsed.netloc + parsed.path).split("/") if p]
             if len(parts) != 2:
                 raise ValueError(f"--warehouse {url!r}: expected bigquery://project/dataset")
+            try:
+                check_bigquery_ids(*parts)
+            except ValueError as exc:
+                raise ValueError(f"--warehouse {url!r}: {exc}") from None
             return cls("bigquery", "/".join(parts))
         raise ValueError(
             f"--warehouse {url!r}: unsupported scheme; use duckdb:///file.duckdb "

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from churnwatch.schemas import FieldSpec, TableSpec, tables
+from churnwatch.warehouse import check_bigquery_ids
 
 _PRIMITIVE_TYPES = {
     "string": "STRING",
@@ -152,6 +153,8 @@ def current_view_sql(spec: TableSpec, project: str, dataset: str) -> str | None:
     """
     if not spec.primary_key:
         return None
+    if (project, dataset) != ("{project}", "{dataset}"):  # Terraform fills those two in
+        check_bigquery_ids(project, dataset)
     if _named_current_view(spec.name):
         from churnwatch.warehouse.alert_events import current_alerts_sql
 
@@ -260,6 +263,7 @@ class BigQueryWarehouse:
     def __init__(self, project: str, dataset: str, location: str = "EU", client=None) -> None:
         from google.cloud import bigquery
 
+        check_bigquery_ids(project, dataset)
         self.project = project
         self.dataset = dataset
         self.location = location

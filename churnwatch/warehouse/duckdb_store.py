@@ -69,22 +69,38 @@ def arrow_schema(spec: TableSpec) -> pa.Schema:
     return pa.schema([pa.field(c.name, arrow_type(c), nullable=c.nullable) for c in spec.columns])
 
 
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier in double quotes: a table or column name is never SQL text (a
+    table called ``x; DROP TABLE y`` in a file must stay a name)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(names: Iterable[str]) -> str:
+    return ", ".join(quote_ident(n) for n in names)
+
+
 def ddl(spec: TableSpec) -> str:
     """CREATE TABLE statement for one table, with column comments left to COMMENT ON."""
-    lines = [f"    {c.name} {sql_type(c)}{'' if c.nullable else ' NOT NULL'}" for c in spec.columns]
+    lines = [
+        f"    {quote_ident(c.name)} {sql_type(c)}{'' if c.nullable else ' NOT NULL'}"
+        for c in spec.columns
+    ]
     if spec.primary_key:
-        lines.append(f"    PRIMARY KEY ({', '.join(spec.primary_key)})")
+        lines.append(f"    PRIMARY KEY ({_columns(spec.primary_key)})")
     body = ",\n".join(lines)
-    return f"CREATE TABLE IF NOT EXISTS {spec.name} (\n{body}\n)"
+    return f"CREATE TABLE IF NOT EXISTS {quote_ident(spec.name)} (\n{body}\n)"
 
 
 def _comment_statements(spec: TableSpec) -> list[str]:
     def quote(text: str) -> str:
         return "'" + text.replace("'", "''") + "'"
 
-    out = [f"COMMENT ON TABLE {spec.name} IS {quote(spec.record.doc)}"]
+    table_sql = quote_ident(spec.name)
+    out = [f"COMMENT ON TABLE {table_sql} IS {quote(spec.record.doc)}"]
     out += [
-        f"COMMENT ON COLUMN {spec.name}.{c.name} IS {quote(c.doc)}" for c in spec.columns if c.doc
+        f"COMMENT ON COLUMN {table_sql}.{quote_ident(c.name)} IS {quote(c.doc)}"
+        for c in spec.columns
+        if c.doc
     ]
     return out
 
@@ -148,23 +164,29 @@ class DuckDBWarehouse:
             [spec.row(row) for row in batch],
             schema=arrow_schema(spec),
         )
-        columns = ", ".join(spec.column_names)
+        columns = _columns(spec.column_names)
+        target = quote_ident(table_name)
         conflict = "DO NOTHING"
         version = spec.version_field
         if version:
             updates = ", ".join(
-                f"{c} = excluded.{c}" for c in spec.column_names if c not in spec.primary_key
+                f"{quote_ident(c)} = excluded.{quote_ident(c)}"
+                for c in spec.column_names
+                if c not in spec.primary_key
             )
-            conflict = f"DO UPDATE SET {updates} WHERE excluded.{version} >= {table_name}.{version}"
+            conflict = (
+                f"DO UPDATE SET {updates} "
+                f"WHERE excluded.{quote_ident(version)} >= {target}.{quote_ident(version)}"
+            )
         on_conflict = (
-            f"ON CONFLICT ({', '.join(spec.primary_key)}) {conflict}" if spec.primary_key else ""
+            f"ON CONFLICT ({_columns(spec.primary_key)}) {conflict}" if spec.primary_key else ""
         )
         with self._lock:
             self.ensure_tables([table_name])
             self._con.register("_churnwatch_batch", arrow)
             try:
                 self._con.execute(
-                    f"INSERT INTO {table_name} ({columns}) "
+                    f"INSERT INTO {target} ({columns}) "
                     f"SELECT {columns} FROM _churnwatch_batch {on_conflict}"
                 )
             finally:
@@ -181,7 +203,7 @@ class DuckDBWarehouse:
             return self._con.execute(sql).df()
 
     def count(self, table_name: str) -> int:
-        return self.query(f"SELECT count(*) FROM {table_name}")[0][0]
+        return self.query(f"SELECT count(*) FROM {quote_ident(table_name)}")[0][0]
 
 
 class WarehouseUnavailable(RuntimeError):

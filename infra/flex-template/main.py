@@ -8,11 +8,11 @@ blocks until the streaming job ends would time out).
 
 from __future__ import annotations
 
-import logging
 import sys
 
+from churnwatch import logs
 from pipelines import streaming
 
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.INFO)
+    logs.configure(verbose=True)  # JSON lines with severity: structured entries in Cloud Logging
     streaming.run(sys.argv[1:])

@@ -14,7 +14,7 @@ resource "google_dataflow_flex_template_job" "streaming" {
   enable_streaming_engine = true
   machine_type            = var.machine_type
   max_workers             = var.max_workers
-  temp_location           = "${google_storage_bucket.dataflow.url}/temp"
+  temp_location           = "${google_storage_bucket.temp.url}/temp"
   staging_location        = "${google_storage_bucket.dataflow.url}/staging"
   ip_configuration        = "WORKER_IP_PRIVATE"
   subnetwork              = var.subnetwork
@@ -36,8 +36,10 @@ resource "google_dataflow_flex_template_job" "streaming" {
     google_pubsub_subscription_iam_member.pipeline_subscriber,
     google_pubsub_subscription_iam_member.pipeline_viewer,
     google_pubsub_topic_iam_member.alerts_publisher,
-    google_bigquery_dataset_iam_member.warehouse_editor,
-    google_storage_bucket_iam_member.dataflow_objects,
+    google_bigquery_dataset_iam_member.warehouse_writer,
+    google_storage_bucket_iam_member.template_reader,
+    google_storage_bucket_iam_member.staging_creator,
+    google_storage_bucket_iam_member.temp_objects,
     google_storage_bucket_iam_member.dataflow_bucket_reader,
     google_artifact_registry_repository_iam_member.dataflow_image_reader,
     google_bigquery_table.table,

@@ -42,23 +42,58 @@ resource "google_pubsub_topic_iam_member" "alerts_publisher" {
   member = local.dataflow_member
 }
 
-# Write rows into the warehouse dataset only.
-resource "google_bigquery_dataset_iam_member" "warehouse_editor" {
+# Write rows into the warehouse dataset only. A custom role instead of bigquery.dataEditor,
+# which could also delete tables and change their schema (tables.delete / tables.update):
+# the pipeline reads table metadata and appends rows (streaming inserts or the Storage Write
+# API), nothing else. Without jobs.create it cannot run DML either.
+resource "google_project_iam_custom_role" "warehouse_writer" {
+  role_id     = var.warehouse_writer_role_id
+  title       = "Churnwatch warehouse writer"
+  description = "Append rows to existing Churnwatch tables; no table create, delete or schema change."
+  permissions = [
+    "bigquery.datasets.get",
+    "bigquery.tables.get",
+    "bigquery.tables.list",
+    "bigquery.tables.updateData",
+  ]
+}
+
+resource "google_bigquery_dataset_iam_member" "warehouse_writer" {
   dataset_id = google_bigquery_dataset.warehouse.dataset_id
-  role       = "roles/bigquery.dataEditor"
+  role       = google_project_iam_custom_role.warehouse_writer.id
   member     = local.dataflow_member
 }
 
-# Temp/staging files and the template spec live in this bucket only.
-resource "google_storage_bucket_iam_member" "dataflow_objects" {
+# Two buckets. The template bucket holds the Flex Template spec (written by `make template`
+# with your own credentials) and the code the launcher stages: the worker may read and add
+# objects there, never replace or delete one (objectCreator has no storage.objects.delete,
+# which overwriting needs). Temp files live in a separate bucket where the worker is admin.
+resource "google_storage_bucket_iam_member" "template_reader" {
   bucket = google_storage_bucket.dataflow.name
+  role   = "roles/storage.objectViewer"
+  member = local.dataflow_member
+}
+
+resource "google_storage_bucket_iam_member" "staging_creator" {
+  bucket = google_storage_bucket.dataflow.name
+  role   = "roles/storage.objectCreator"
+  member = local.dataflow_member
+}
+
+resource "google_storage_bucket_iam_member" "temp_objects" {
+  bucket = google_storage_bucket.temp.name
   role   = "roles/storage.objectAdmin"
   member = local.dataflow_member
 }
 
-# storage.buckets.get on this bucket (Beam checks the temp location's bucket).
+# storage.buckets.get on both buckets (Beam checks the temp and staging locations' buckets).
 resource "google_storage_bucket_iam_member" "dataflow_bucket_reader" {
-  bucket = google_storage_bucket.dataflow.name
+  for_each = {
+    template = google_storage_bucket.dataflow.name
+    temp     = google_storage_bucket.temp.name
+  }
+
+  bucket = each.value
   role   = "roles/storage.legacyBucketReader"
   member = local.dataflow_member
 }

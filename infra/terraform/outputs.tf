@@ -24,8 +24,28 @@ output "warehouse" {
 }
 
 output "dataflow_bucket" {
-  description = "Temp/staging bucket URL; `make template TEMPLATE_BUCKET=<name>` uploads the spec here."
+  description = "Template and staging bucket URL; `make template TEMPLATE_BUCKET=<name>` uploads the spec here."
   value       = google_storage_bucket.dataflow.url
+}
+
+output "temp_bucket" {
+  description = "Dataflow temp bucket URL (the job's temp_location)."
+  value       = google_storage_bucket.temp.url
+}
+
+output "notifier_service_account" {
+  description = "Email of the notifier's service account (pulls alerts, reads its secrets)."
+  value       = google_service_account.notifier.email
+}
+
+output "notifier_environment" {
+  description = "Environment for `churnwatch notify`: each secret variable as its Secret Manager reference."
+  value       = { for env, secret in google_secret_manager_secret.notifier : env => "sm://${secret.id}/versions/latest" }
+}
+
+output "dashboard" {
+  description = "Cloud Monitoring dashboard id of the pipeline."
+  value       = google_monitoring_dashboard.churnwatch.id
 }
 
 output "image_repository" {

@@ -140,3 +140,59 @@ variable "labels" {
   description = "Labels added to every resource that takes labels."
   default     = { app = "churnwatch" }
 }
+
+variable "warehouse_writer_role_id" {
+  type        = string
+  description = "Id of the custom role that lets the pipeline append rows to the warehouse tables (iam.tf)."
+  default     = "churnwatchWarehouseWriter"
+
+  validation {
+    condition     = can(regex("^[a-zA-Z0-9_.]{3,64}$", var.warehouse_writer_role_id))
+    error_message = "warehouse_writer_role_id must be 3-64 letters, digits, underscores or dots."
+  }
+}
+
+variable "notifier_service_account_name" {
+  type        = string
+  description = "Account id of the notifier's service account (`churnwatch notify`)."
+  default     = "churnwatch-notifier"
+
+  validation {
+    condition     = can(regex("^[a-z][-a-z0-9]{4,28}[a-z0-9]$", var.notifier_service_account_name))
+    error_message = "notifier_service_account_name must be 6-30 chars: lowercase letters, digits, hyphens."
+  }
+}
+
+variable "notification_channels" {
+  type        = list(string)
+  description = "Cloud Monitoring notification channels (projects/P/notificationChannels/ID) that every alert policy pages; empty: incidents only show in the console."
+  default     = []
+
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[0-9]+$", c))])
+    error_message = "notification_channels must be ids like projects/P/notificationChannels/123."
+  }
+}
+
+variable "alert_thresholds" {
+  type = object({
+    system_lag_seconds          = number
+    data_freshness_seconds      = number
+    backlog_messages            = number
+    oldest_unacked_seconds      = number
+    dead_letters_per_10_minutes = number
+  })
+  description = "When monitoring.tf pages: Dataflow system lag and data watermark age, subscription backlog and oldest unacked message age, pipeline dead letters per 10 minutes."
+  default = {
+    system_lag_seconds          = 300
+    data_freshness_seconds      = 900
+    backlog_messages            = 10000
+    oldest_unacked_seconds      = 900
+    dead_letters_per_10_minutes = 10
+  }
+
+  validation {
+    condition     = alltrue([for v in values(var.alert_thresholds) : v > 0])
+    error_message = "every alert threshold must be positive."
+  }
+}
