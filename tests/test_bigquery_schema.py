@@ -177,7 +177,7 @@ def test_alert_events_current_view_is_current_alerts_with_the_duckdb_sql():
 
     spec = schemas.table("alert_events")
     assert current_view_name("alert_events") == "current_alerts"
-    sql = current_view_sql(spec, "p", "d")
-    assert sql == current_alerts_sql(lambda t: f"`p.d.{t}`").strip()
-    assert "`p.d.churn_alerts`" in sql and "`p.d.alert_events`" in sql
+    sql = current_view_sql(spec, "p-roject", "d")
+    assert sql == current_alerts_sql(lambda t: f"`p-roject.d.{t}`").strip()
+    assert "`p-roject.d.churn_alerts`" in sql and "`p-roject.d.alert_events`" in sql
     assert terraform_tables()["alert_events"]["current_view"]["name"] == "current_alerts"
