@@ -6,7 +6,8 @@ attributes (Avro allows extra attributes) that say how the record is stored and 
 * record level: ``churnwatch.table``, ``churnwatch.primary_key``,
   ``churnwatch.partition_field``, ``churnwatch.cluster_fields``;
 * field level: ``churnwatch.min`` / ``churnwatch.max`` (numeric range),
-  ``churnwatch.pattern`` (regex for strings), ``churnwatch.non_empty``,
+  ``churnwatch.pattern`` (regex for strings), ``churnwatch.max_length`` (longest string,
+  in characters), ``churnwatch.non_empty``,
   ``churnwatch.event_time`` (the field that carries event time).
 
 Two parsed forms are kept per schema: ``parsed`` (fastavro with logical types, for
@@ -46,6 +47,7 @@ class FieldSpec:
     minimum: float | None = None
     maximum: float | None = None
     pattern: str | None = None
+    max_length: int | None = None
     non_empty: bool = False
     event_time: bool = False
 
@@ -154,6 +156,7 @@ def _field_spec(raw_field: dict[str, Any]) -> FieldSpec:
         minimum=raw_field.get(ATTR + "min"),
         maximum=raw_field.get(ATTR + "max"),
         pattern=raw_field.get(ATTR + "pattern"),
+        max_length=raw_field.get(ATTR + "max_length"),
         non_empty=bool(raw_field.get(ATTR + "non_empty", False)),
         event_time=bool(raw_field.get(ATTR + "event_time", False)),
     )

@@ -84,11 +84,34 @@ def render(
     dead = sum(warehouse["dead_letters_by_stage"].values())
     read = metrics.get("messages_read")
     if read is not None:
-        # Every message read is a row, a dead letter or a dropped duplicate. (Counted this
-        # way because the streaming DirectRunner reports Beam counters of its first bundle
-        # only, as of Beam 2.77.)
-        lines.append(f"messages read:                 {read:>8,}")
-        lines.append(f"duplicates dropped:            {read - rows - dead:>8,}")
-    else:
-        lines.append(f"duplicates dropped:            {metrics.get('duplicates_dropped', 0):>8,}")
+        lines.append(f"messages read (with redeliveries): {read:>4,}")
+    lines.extend(accounting(published, rows, dead))
     return "\n".join(lines)
+
+
+def accounting(published: Mapping[str, int], rows: int, dead: int) -> list[str]:
+    """Every published message is a row, a dead letter or a duplicate of a row; the rest
+    is a loss, and is printed as one (never folded into "duplicates dropped").
+
+    Rows are unique by event id, so ``rows`` counts first occurrences; the duplicates are
+    what the producer sent twice (the ``*_duplicate`` published counts).
+    """
+    total = published.get("total", 0)
+    duplicates = sum(v for k, v in published.items() if k.endswith("_duplicate"))
+    malformed = sum(v for k, v in published.items() if k.endswith("_malformed"))
+    valid = total - duplicates - malformed
+    lost_rows, lost_dead = valid - rows, malformed - dead
+    lines = [
+        f"rows (unique events):          {rows:>8,} of {valid:,} sent",
+        f"dead letters:                  {dead:>8,} of {malformed:,} malformed sent",
+        f"duplicates dropped:            {duplicates:>8,}",
+    ]
+    lost = max(lost_rows, 0) + max(lost_dead, 0)
+    lines.append(
+        f"LOST:                          {lost:>8,}"
+        if lost
+        else "lost:                                 0"
+    )
+    if lost_rows < 0 or lost_dead < 0:
+        lines.append("(more rows or dead letters than sent: a reused warehouse or subscription?)")
+    return lines

@@ -1,17 +1,21 @@
 """Semantic rules: what a record must satisfy beyond its Avro types.
 
 The rules are read from the schema's field annotations (``churnwatch.min``, ``.max``,
-``.pattern``, ``.non_empty``, ``.event_time``), so adding a range to an ``.avsc`` file
-changes validation, the warehouse checks and the expectation suites together.
+``.pattern``, ``.max_length``, ``.non_empty``, ``.event_time``), so adding a range to an
+``.avsc`` file changes validation, the warehouse checks and the expectation suites
+together. Every ``float`` / ``double`` must also be finite (Avro binary carries NaN and
+infinities). Bad values are quoted cut short (:func:`churnwatch.wire.quote`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from churnwatch.schemas import FieldSpec, RecordSchema
+from churnwatch.wire import quote
 
 Check = Callable[[Mapping[str, Any], int], str | None]
 
@@ -26,8 +30,6 @@ def _range_check(spec: FieldSpec) -> Check:
         value = record.get(name)
         if value is None:
             return None
-        if value != value:  # NaN
-            return f"{name} is NaN"
         if lo is not None and value < lo:
             return f"{name}={value} below minimum {lo}"
         if hi is not None and value > hi:
@@ -37,14 +39,40 @@ def _range_check(spec: FieldSpec) -> Check:
     return check
 
 
-def _pattern_check(spec: FieldSpec) -> Check:
-    name, regex = spec.name, re.compile(spec.pattern or "")
+def _finite_check(spec: FieldSpec) -> Check:
+    name = spec.name
 
     def check(record: Mapping[str, Any], _now_ms: int) -> str | None:
         value = record.get(name)
-        if value is None or regex.fullmatch(value):
+        if value is None or math.isfinite(value):
             return None
-        return f"{name}={value!r} does not match {regex.pattern}"
+        return f"{name}={value} is not a finite number"
+
+    return check
+
+
+def _pattern_check(spec: FieldSpec) -> Check:
+    name, regex, limit = spec.name, re.compile(spec.pattern or ""), spec.max_length
+
+    def check(record: Mapping[str, Any], _now_ms: int) -> str | None:
+        value = record.get(name)
+        if value is None or (limit is not None and len(value) > limit):
+            return None  # the length check reports it; no regex over megabytes
+        if regex.fullmatch(value):
+            return None
+        return f"{name}={quote(value)} does not match {regex.pattern}"
+
+    return check
+
+
+def _length_check(spec: FieldSpec) -> Check:
+    name, limit = spec.name, spec.max_length or 0
+
+    def check(record: Mapping[str, Any], _now_ms: int) -> str | None:
+        value = record.get(name)
+        if value is None or len(value) <= limit:
+            return None
+        return f"{name} is {len(value):,} characters long (max_length {limit}): {quote(value)}"
 
     return check
 
@@ -86,6 +114,10 @@ class RecordRules:
         tolerance_ms = int(future_tolerance_s * 1000)
         checks: list[Check] = []
         for spec in schema.fields:
+            if spec.avro_type in ("float", "double"):
+                checks.append(_finite_check(spec))
+            if spec.max_length is not None:
+                checks.append(_length_check(spec))
             if spec.non_empty:
                 checks.append(_non_empty_check(spec))
             if spec.pattern:

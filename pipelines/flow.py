@@ -6,6 +6,7 @@ so the same flow runs on Pub/Sub, files, ``Create`` and ``TestStream``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import apache_beam as beam
@@ -36,6 +37,8 @@ class FlowConfig:
     spikes: SpikeConfig = field(default_factory=SpikeConfig)
     spike_policy: RoutingPolicy | None = None  # None: the tracking policy, else the packaged one
     quality: QualityConfig | None = None  # None: no expectation suites on the stream
+    # Called with the message ids of dropped duplicates (a local run acks them); picklable.
+    on_duplicate: Callable | None = None
 
     def __post_init__(self) -> None:
         if self.dedupe_ttl_seconds <= 0 or self.dedupe_shards <= 0 or self.day_seconds <= 0:
@@ -115,10 +118,10 @@ class ChurnwatchFlow(beam.PTransform):
             c.future_tolerance_seconds,
         )
         feedback = feedback | "DropDuplicateFeedback" >> DropDuplicates(
-            c.dedupe_ttl_seconds, c.dedupe_shards
+            c.dedupe_ttl_seconds, c.dedupe_shards, on_drop=c.on_duplicate
         )
         customer = customer | "DropDuplicateCustomer" >> DropDuplicates(
-            c.dedupe_ttl_seconds, c.dedupe_shards
+            c.dedupe_ttl_seconds, c.dedupe_shards, on_drop=c.on_duplicate
         )
         dead_letters = (feedback_dead, customer_dead) | "AllDeadLetters" >> beam.Flatten()
         outputs = {

@@ -17,6 +17,7 @@ import signal
 import sys
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
@@ -26,7 +27,8 @@ from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 from pipelines.flow import ChurnwatchFlow, FlowConfig
 from pipelines.options import ChurnwatchOptions, is_dataflow, validate_dataflow
 from transforms.alerts_io import PublishAlerts
-from transforms.pubsub_io import ReadMessages, request_stop
+from transforms.pubsub_io import ReadMessages
+from transforms.pubsub_local import AckOnCommit, finish_run, request_stop, wait_until_drained
 from transforms.warehouse_io import WriteToWarehouse
 
 #: PCollection name -> warehouse table.
@@ -42,12 +44,22 @@ SINKS = {
 }
 
 
-def write_outputs(outputs: dict, options: ChurnwatchOptions) -> None:
-    """Every flow output that has a table goes to ``--warehouse`` (stream and backfill)."""
+#: Outputs that end a message: once written, its Pub/Sub message may be acked.
+MESSAGE_ENDS = ("feedback_events", "customer_events", "dead_letters")
+
+
+def write_outputs(outputs: dict, options: ChurnwatchOptions, on_commit=None) -> None:
+    """Every flow output that has a table goes to ``--warehouse`` (stream and backfill).
+
+    ``on_commit`` is handed the message ids of rows and dead letters once written.
+    """
     for name, table in SINKS.items():
         if name in outputs:
             outputs[name] | f"Write_{name}" >> WriteToWarehouse(
-                options.warehouse, table, bigquery=options.bigquery_write_config()
+                options.warehouse,
+                table,
+                bigquery=options.bigquery_write_config(),
+                on_commit=on_commit if name in MESSAGE_ENDS else None,
             )
 
 
@@ -70,8 +82,12 @@ def build_pipeline(p: beam.Pipeline, options: ChurnwatchOptions, run_id: str) ->
         p | "ReadFeedback" >> read(options.feedback_subscription),
         p | "ReadCustomer" >> read(options.customer_subscription),
     )
-    outputs = messages | "Churnwatch" >> ChurnwatchFlow(FlowConfig.from_options(options))
-    write_outputs(outputs, options)
+    # Locally, a message is acked once its row or dead letter is committed (or its
+    # duplicate dropped); Dataflow's own read acks after its checkpoint.
+    ack = AckOnCommit(run_id) if binding == "local" else None
+    config = replace(FlowConfig.from_options(options), on_duplicate=ack)
+    outputs = messages | "Churnwatch" >> ChurnwatchFlow(config)
+    write_outputs(outputs, options, on_commit=ack)
     if options.alerts_topic:
         # Real Pub/Sub stamps the schema attributes itself; the emulator has no topic schemas.
         emulator = binding == "local"
@@ -126,7 +142,8 @@ def run(argv: Sequence[str] | None = None, run_id: str | None = None):
         with contextlib.suppress(ValueError):  # not the main thread (tests): no handler
             signal.signal(signal.SIGINT, drain)
         try:
-            result.wait_until_finish()
+            wait_until_drained(result, run_id)
+            finish_run(run_id)  # ack what the last bundles committed
         finally:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGINT, previous)

@@ -48,7 +48,7 @@ def test_null_optional_scores_are_fine_and_tolerance_is_respected():
         ({"amount": -5.0}, "amount=-5.0 below minimum 0"),
         ({"monthly_revenue": -1.0}, "monthly_revenue=-1.0 below minimum 0"),
         ({"currency": "euro"}, "currency='euro' does not match"),
-        ({"amount": float("nan")}, "amount is NaN"),
+        ({"amount": float("nan")}, "amount=nan is not a finite number"),
     ],
 )
 def test_customer_amounts_and_currency(overrides, expected):

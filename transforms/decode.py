@@ -24,6 +24,8 @@ from churnwatch.wire import DecodeError, SchemaMismatch, WriterSchemas
 
 VALID = "valid"
 DEAD_LETTERS = "dead_letters"
+#: A dead letter's reason stays readable: messages are quoted short, the whole is capped.
+MAX_REASON_CHARS = 2_000
 
 
 class _DecodeValidateFn(beam.DoFn):
@@ -35,6 +37,8 @@ class _DecodeValidateFn(beam.DoFn):
         self.future_tolerance_s = future_tolerance_s
         self.rules: RecordRules | None = None
         self.event_time_field: str | None = None
+        self._record: dict = {}
+        self._revision = ""
 
     def setup(self) -> None:
         self.rules = RecordRules(self.writers.reader, self.future_tolerance_s)
@@ -50,17 +54,7 @@ class _DecodeValidateFn(beam.DoFn):
         attributes = getattr(message, "attributes", None) or {}
         message_id = getattr(message, "message_id", None)
         publish_time = getattr(message, "publish_time", None)
-        stage, error = None, ""
-        try:
-            record, revision = self.writers.decode(data, attributes)
-        except DecodeError as exc:
-            stage, error = "DECODE", str(exc)
-        except SchemaMismatch as exc:
-            stage, error = "SCHEMA", str(exc)
-        else:
-            problems = self.rules.errors(record, now_ms())
-            if problems:
-                stage, error = "SEMANTIC", "; ".join(problems)
+        stage, error = self._check(data, attributes)
         if stage is not None:
             self.rejected[stage].inc()
             yield beam.pvalue.TaggedOutput(
@@ -69,18 +63,45 @@ class _DecodeValidateFn(beam.DoFn):
                     source=self.source,
                     payload=data,
                     stage=stage,
-                    error=error,
+                    error=error[:MAX_REASON_CHARS],
                     message_id=message_id,
                     publish_time=publish_time,
                     attributes=attributes,
                 ),
             )
             return
+        record = self._record
         record["message_id"] = message_id
         record["publish_time"] = to_millis(publish_time)
-        record["schema_revision"] = revision
+        record["schema_revision"] = self._revision
         self.valid_count.inc()
         yield TimestampedValue(record, record[self.event_time_field] / 1000.0)
+
+    def _check(self, data: Any, attributes: dict) -> tuple[str | None, str]:
+        """(stage, reason) of the first failing step, or (None, "") with the record kept.
+
+        Any exception becomes a dead letter of the step it happened in: a poison message
+        must never escape the DoFn (the runner would retry or fail the whole bundle).
+        """
+        try:
+            if not isinstance(data, bytes):
+                return "DECODE", f"payload is {type(data).__name__}, not bytes"
+            self._record, self._revision = self.writers.decode(data, attributes)
+        except DecodeError as exc:
+            return "DECODE", str(exc)
+        except SchemaMismatch as exc:
+            return "SCHEMA", str(exc)
+        except RecursionError:
+            return "DECODE", "payload nested too deeply to decode"
+        except Exception as exc:
+            return "DECODE", f"unexpected {type(exc).__name__} while decoding: {exc}"
+        try:
+            problems = self.rules.errors(self._record, now_ms())
+        except Exception as exc:
+            return "SEMANTIC", f"unexpected {type(exc).__name__} while validating: {exc}"
+        if problems:
+            return "SEMANTIC", "; ".join(problems)
+        return None, ""
 
 
 class DecodeAndValidate(beam.PTransform):

@@ -20,6 +20,7 @@ crawl at ~400 events/s.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
@@ -46,9 +47,10 @@ class _DedupeShardFn(beam.DoFn):
     SEEN = ReadModifyWriteStateSpec("seen", SHARD_STATE_CODER)
     IDLE_PURGE = TimerSpec("idle_purge", TimeDomain.WATERMARK)
 
-    def __init__(self, ttl_ms: int, id_field: str) -> None:
+    def __init__(self, ttl_ms: int, id_field: str, on_drop: Callable | None = None) -> None:
         self.ttl_ms = ttl_ms
         self.id_field = id_field
+        self.on_drop = on_drop
 
     def setup(self) -> None:
         size_state_without_module_walk()  # in case this process caches state (see module)
@@ -63,19 +65,21 @@ class _DedupeShardFn(beam.DoFn):
     ):
         _, batch = element
         seen, clock, timer_ms = read_shard_state(seen_state, [{}, 0, None])
-        id_field, ttl_ms, duplicates = self.id_field, self.ttl_ms, 0
+        id_field, ttl_ms, dropped = self.id_field, self.ttl_ms, []
         for micros, row in batch:
             event_id = row[id_field]
             if event_id in seen:
-                duplicates += 1
+                dropped.append(row.get("message_id"))
                 continue
             if micros // 1000 > clock:
                 clock = micros // 1000
                 self._purge(seen, clock)
             seen[event_id] = clock + ttl_ms
             yield unbatch(micros, row)
-        if duplicates:
-            self.duplicates.inc(duplicates)
+        if dropped:
+            self.duplicates.inc(len(dropped))
+            if self.on_drop is not None:
+                self.on_drop(dropped)  # the first occurrence carries the event
         # Re-arm the idle timer only when the clock moved half a ttl past it: timer
         # firings are bundles, and each bundle commits every shard's state.
         if timer_ms is None or clock + ttl_ms > timer_ms + ttl_ms // 2:
@@ -119,21 +123,29 @@ class DropDuplicates(beam.PTransform):
     """Rows whose ``id_field`` was seen within ``ttl_seconds`` of event time are dropped.
 
     Output: the first occurrence of every id, unchanged, with its timestamp.
-    Metrics: ``dedupe/duplicates_dropped``, ``dedupe/ids_expired``.
+    Metrics: ``dedupe/duplicates_dropped``, ``dedupe/ids_expired``. ``on_drop`` (optional,
+    picklable) is called with the ``message_id``s of dropped rows: a local run acks them.
     """
 
-    def __init__(self, ttl_seconds: float, num_shards: int = 64, id_field: str = "event_id"):
+    def __init__(
+        self,
+        ttl_seconds: float,
+        num_shards: int = 64,
+        id_field: str = "event_id",
+        on_drop: Callable | None = None,
+    ):
         super().__init__()
         if ttl_seconds <= 0 or num_shards <= 0:
             raise ValueError("ttl_seconds and num_shards must be positive")
         self.ttl_ms = int(ttl_seconds * 1000)
         self.num_shards = num_shards
         self.id_field = id_field
+        self.on_drop = on_drop
 
     def expand(self, rows):
         id_field = self.id_field
         return (
             rows
             | "BatchByIdShard" >> BatchByShard(lambda row: row[id_field], self.num_shards)
-            | "FirstSeenOnly" >> beam.ParDo(_DedupeShardFn(self.ttl_ms, id_field))
+            | "FirstSeenOnly" >> beam.ParDo(_DedupeShardFn(self.ttl_ms, id_field, self.on_drop))
         )

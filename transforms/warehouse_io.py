@@ -11,6 +11,7 @@ is dropped silently.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import apache_beam as beam
@@ -23,10 +24,13 @@ from transforms.bigquery_io import BigQueryWriteConfig, WriteToBigQueryTable
 
 
 class _DuckDBWriteFn(beam.DoFn):
-    def __init__(self, path: str, table: str, batch_size: int) -> None:
+    def __init__(
+        self, path: str, table: str, batch_size: int, on_commit: Callable | None = None
+    ) -> None:
         self.path = path
         self.table = table
         self.batch_size = batch_size
+        self.on_commit = on_commit
 
     def setup(self) -> None:
         self.warehouse = DuckDBWarehouse.shared(self.path)
@@ -52,9 +56,12 @@ class _DuckDBWriteFn(beam.DoFn):
         try:
             self.warehouse.upsert(self.table, rows)
             self.written.inc(len(rows))
-            return
         except Exception:  # one bad row must not sink the batch: retry row by row
-            pass
+            self._row_by_row(rows)
+        if self.on_commit is not None:  # every row is now a row or a SINK dead letter
+            self.on_commit([row.get("message_id") for row in rows])
+
+    def _row_by_row(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             try:
                 self.warehouse.upsert(self.table, [row])
@@ -76,7 +83,12 @@ class _DuckDBWriteFn(beam.DoFn):
 
 
 class WriteToWarehouse(beam.PTransform):
-    """Write row dicts (timestamps as epoch millis) to ``table`` of ``warehouse_url``."""
+    """Write row dicts (timestamps as epoch millis) to ``table`` of ``warehouse_url``.
+
+    ``on_commit`` (optional, picklable) is called with the ``message_id``s of each batch
+    once it is committed; a local run acks the Pub/Sub messages then (DuckDB only:
+    BigQuery runs read through Dataflow, which acks after its own checkpoint).
+    """
 
     def __init__(
         self,
@@ -84,17 +96,19 @@ class WriteToWarehouse(beam.PTransform):
         table: str,
         batch_size: int = 2000,
         bigquery: BigQueryWriteConfig | None = None,
+        on_commit: Callable | None = None,
     ) -> None:
         super().__init__()
         self.url = WarehouseUrl.parse(warehouse_url)
         self.table = table
         self.batch_size = batch_size
         self.bigquery = bigquery or BigQueryWriteConfig()
+        self.on_commit = on_commit
 
     def expand(self, rows):
         if self.url.scheme == "duckdb":
             return rows | "UpsertDuckDB" >> beam.ParDo(
-                _DuckDBWriteFn(self.url.location, self.table, self.batch_size)
+                _DuckDBWriteFn(self.url.location, self.table, self.batch_size, self.on_commit)
             )
         project, dataset = self.url.location.split("/")
         return rows | "WriteBigQuery" >> WriteToBigQueryTable(

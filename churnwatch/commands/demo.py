@@ -21,7 +21,7 @@ from churnwatch.emulator import ensure_topics, running_emulator
 from churnwatch.publish import publish_messages
 from churnwatch.simulate import SimConfig, simulate, write_truth
 from churnwatch.summary import counters, render, top_alerts, warehouse_summary
-from transforms.pubsub_io import messages_read, request_stop
+from transforms.pubsub_local import messages_read, request_stop
 
 HELP = "run the pipeline on the Pub/Sub emulator with simulated customers; write DuckDB"
 

@@ -8,9 +8,13 @@ import os
 from pathlib import Path
 
 from churnwatch import topology
+from churnwatch.clock import now_ms
 from churnwatch.emulator import EMULATOR_ENV
 from churnwatch.publish import publish_messages
 from churnwatch.simulate import SimConfig, simulate, write_message_log, write_truth
+
+#: Day 0 of a paced run starts this far ahead, so the first events are not already late.
+PACED_LEAD_MS = 2_000
 
 HELP = "simulate customers and their feedback; write Avro files or publish to Pub/Sub"
 
@@ -44,7 +48,7 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--paced",
         action="store_true",
-        help="with --publish: publish each message at its event time",
+        help="with --publish: publish each message at its event time; day 0 is now",
     )
     parser.add_argument("--project", default=topology.DEFAULT_PROJECT)
 
@@ -60,6 +64,9 @@ def run(args) -> int:
         late_rate=args.late_rate,
         out_of_order_rate=args.out_of_order_rate,
         json_rate=args.json_rate,
+        # Paced publishing waits for each event time: day 0 must be now, not `days` ago,
+        # or every event is already past and the whole world goes out at once.
+        start_ms=now_ms() + PACED_LEAD_MS if args.publish and args.paced else None,
     )
     if not args.out and not args.publish:
         raise ValueError("say where the simulation goes: --out DIR and/or --publish")

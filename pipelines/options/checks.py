@@ -48,6 +48,13 @@ def problems(options: ChurnwatchOptions) -> list[str]:
         found.append(str(exc))
     if options.day_seconds <= 0:
         found.append("--day_seconds must be positive")
+    if options.writer_schemas_dir:
+        from churnwatch.wire import load_writer_dir
+
+        try:
+            load_writer_dir(options.writer_schemas_dir)
+        except ValueError as exc:
+            found.append(str(exc))
     if options.idle_stop_seconds is not None and options.idle_stop_seconds <= 0:
         found.append("--idle_stop_seconds must be positive")
     if options.dedupe_ttl_seconds <= 0 or options.dedupe_shards <= 0:

@@ -102,7 +102,8 @@ def dedupe_and_decode_flags(parser) -> None:
     parser.add_argument(
         "--writer_schemas_dir",
         default=None,
-        help="Folder of extra writer schema revisions (*.avsc) producers may use.",
+        help="Folder of extra writer schema revisions (*.avsc) producers may use, and the "
+        "Pub/Sub revision ids they were committed as (churnwatch.pubsub_revisions).",
     )
 
 
