@@ -25,6 +25,8 @@ setup(
         "numpy>=2",
         "scipy>=1.17",
         "PyYAML>=6",
+        # Digest message templates (churnwatch/policy/routing.yaml).
+        "Jinja2>=3.1,<4",
         # Stream quality runs on the workers by default (--stream_quality=on).
         "great-expectations>=1.24,<2",
     ],

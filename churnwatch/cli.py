@@ -30,6 +30,7 @@ COMMANDS = {
     "infra-tables": "churnwatch.commands.infra_tables",
     "template-metadata": "churnwatch.commands.template_metadata",
     "quality": "churnwatch.commands.quality",
+    "alerts": "churnwatch.commands.alerts",
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,19 @@ def _enum_symbols(field_name: str) -> tuple[str, ...]:
     return schemas.load(schemas.CHURN_ALERT).field(field_name).symbols
 
 
+#: How an owner hears about alerts: one message each (the notifier) or one daily digest.
+PER_ALERT = "per_alert"
+DAILY_DIGEST = "daily_digest"
+DELIVERIES = (PER_ALERT, DAILY_DIGEST)
+
+
 @dataclass(frozen=True)
 class Owner:
     name: str
     description: str
     authority_limit: float
     channel: dict[str, str]  # {"webhook_env": VAR} or {"email": address}
+    delivery: str = PER_ALERT
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,8 @@ class RoutingPolicy:
     default_owner: str
     currency: str
     source: str = "<memory>"
+    #: Jinja2 message templates by name (checked by churnwatch.notify.digest at start).
+    templates: dict[str, str] = field(default_factory=dict)
 
     def route(self, alert_type: str, severity: str, revenue_at_risk: float = 0.0) -> Route:
         """The first matching rule's owner, else the default owner."""
@@ -88,7 +97,14 @@ class RoutingPolicy:
 
         if not isinstance(doc, dict):
             raise fail("expected a mapping with owners, rules and default_owner")
-        unknown = set(doc) - {"version", "currency", "owners", "rules", "default_owner"}
+        unknown = set(doc) - {
+            "version",
+            "currency",
+            "owners",
+            "rules",
+            "default_owner",
+            "templates",
+        }
         if unknown:
             raise fail(f"unknown top-level keys {sorted(unknown)}")
         owners_doc = doc.get("owners")
@@ -107,7 +123,12 @@ class RoutingPolicy:
                     f"owner {name!r}: channel must be exactly one of {{webhook_env: VAR}} "
                     "(an upper-case environment variable) or {email: ADDRESS}"
                 )
-            owners[name] = Owner(name, str(spec.get("description", "")), float(limit), channel)
+            delivery = spec.get("delivery", PER_ALERT)
+            if delivery not in DELIVERIES:
+                raise fail(f"owner {name!r}: delivery must be one of {list(DELIVERIES)}")
+            owners[name] = Owner(
+                name, str(spec.get("description", "")), float(limit), channel, delivery
+            )
         alert_types, severities = set(_enum_symbols("alert_type")), set(_enum_symbols("severity"))
         rules = []
         for index, spec in enumerate(doc.get("rules") or [], start=1):
@@ -146,7 +167,19 @@ class RoutingPolicy:
         default_owner = doc.get("default_owner")
         if default_owner not in owners:
             raise fail(f"default_owner {default_owner!r} is not defined under 'owners'")
-        return cls(owners, tuple(rules), default_owner, str(doc.get("currency", "EUR")), source)
+        templates = doc.get("templates") or {}
+        if not isinstance(templates, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in templates.items()
+        ):
+            raise fail("'templates' must map template names to Jinja2 text")
+        return cls(
+            owners,
+            tuple(rules),
+            default_owner,
+            str(doc.get("currency", "EUR")),
+            source,
+            dict(templates),
+        )
 
 
 def _channel(value: Any) -> dict[str, str] | None:

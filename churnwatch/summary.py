@@ -23,7 +23,10 @@ def warehouse_summary(path: str) -> dict[str, Any]:
     try:
         tables = {
             name: wh.count(name)
-            for (name,) in wh.query("SELECT table_name FROM information_schema.tables ORDER BY 1")
+            for (name,) in wh.query(
+                "SELECT table_name FROM information_schema.tables"
+                " WHERE table_type = 'BASE TABLE' ORDER BY 1"  # the views are not rows
+            )
         }
         dead_by_stage = dict(
             wh.query("SELECT stage, count(*) FROM dead_letters GROUP BY stage ORDER BY stage")
@@ -77,7 +80,7 @@ def render(
     lines.append("dead letters by stage:")
     for key, value in (warehouse["dead_letters_by_stage"] or {"(none)": 0}).items():
         lines.append(f"  {key:28s} {value:>8,}")
-    rows = sum(v for k, v in warehouse["tables"].items() if k.endswith("_events"))
+    rows = sum(warehouse["tables"].get(t, 0) for t in ("feedback_events", "customer_events"))
     dead = sum(warehouse["dead_letters_by_stage"].values())
     read = metrics.get("messages_read")
     if read is not None:

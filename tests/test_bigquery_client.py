@@ -15,7 +15,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 
 from churnwatch import schemas
-from churnwatch.warehouse.bigquery import BigQueryWarehouse, table_schema
+from churnwatch.warehouse.bigquery import BigQueryWarehouse, current_view_name, table_schema
 from tests.bigquery_loopback import LoopbackBigQuery
 
 PROJECT = "churnwatch-prod"
@@ -53,7 +53,7 @@ def test_ensure_tables_sends_dataset_tables_and_views(loopback):
         assert table["schema"] == table_schema(spec)
         assert table["timePartitioning"] == {"type": "DAY", "field": spec.partition_field}
         assert table["clustering"] == {"fields": list(spec.cluster_fields)}
-        view = bodies[f"current_{name}"]
+        view = bodies[current_view_name(name)]
         assert f"`{PROJECT}.{DATASET}.{name}`" in view["view"]["query"]
         assert view["view"]["useLegacySql"] is False
 

@@ -167,3 +167,17 @@ def test_terraform_reads_the_tables_generated_from_the_schemas():
         "stale: run `churnwatch infra-tables` and commit the result"
     )
     assert set(json.loads(committed.read_text())) == set(schemas.tables())
+
+
+def test_alert_events_current_view_is_current_alerts_with_the_duckdb_sql():
+    """alert_events names its view (churnwatch.current_view): one row per alert with its
+    lifecycle state, the same SQL DuckDB runs, over both tables in the dataset."""
+    from churnwatch.warehouse.alert_events import current_alerts_sql
+    from churnwatch.warehouse.bigquery import current_view_name, terraform_tables
+
+    spec = schemas.table("alert_events")
+    assert current_view_name("alert_events") == "current_alerts"
+    sql = current_view_sql(spec, "p-roject", "d")
+    assert sql == current_alerts_sql(lambda t: f"`p-roject.d.{t}`").strip()
+    assert "`p-roject.d.churn_alerts`" in sql and "`p-roject.d.alert_events`" in sql
+    assert terraform_tables()["alert_events"]["current_view"]["name"] == "current_alerts"

@@ -147,6 +147,15 @@ def run(args) -> int:
             default=str,
         )
     )
+    # Issue 15: support leads work the queue through `churnwatch alerts` (outcomes from
+    # the data, a few alerts taken and resolved), so the report shows the funnel.
+    from churnwatch.commands.alerts import demo_work_queue
+    from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+
+    DuckDBWarehouse.close_all()  # the pipeline's writer; the commands open the file anew
+    print()
+    demo_work_queue(f"duckdb://{db}")
+
     from churnwatch.report import write_report  # matplotlib import is slow
 
     report = write_report(db, args.out / "report.html", cfg.day_seconds).resolve()

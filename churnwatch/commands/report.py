@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-HELP = "write a self-contained HTML report (plots, open alerts, survey cadence) from DuckDB"
+HELP = (
+    "write a self-contained HTML report (plots, alert funnel, worklists, alert timelines) "
+    "from DuckDB, opened read-only"
+)
 
 
 def warehouse_path(url: str) -> Path:
     """``duckdb:///abs/path.duckdb`` or a plain path -> the file path."""
-    path = Path(url.removeprefix("duckdb://"))
-    if not path.exists():
-        raise FileNotFoundError(f"no DuckDB warehouse at {path}")
-    return path
+    return Path(url.removeprefix("duckdb://"))
 
 
 def add_arguments(parser) -> None:
@@ -21,14 +21,17 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--day-seconds",
         type=float,
-        default=86400.0,
-        help="seconds of event time per day (simulated data: the demo's value)",
+        default=None,
+        help="seconds of event time per customer day (default: what the pipeline recorded, "
+        "the length of its daily windows; 86400 for an empty warehouse)",
     )
 
 
 def run(args) -> int:
     from churnwatch.report import write_report  # matplotlib import is slow
 
+    if args.day_seconds is not None and args.day_seconds <= 0:
+        raise ValueError("--day-seconds must be positive")
     out = write_report(warehouse_path(args.warehouse), args.out, args.day_seconds)
     print(f"report: {out.resolve()} ({out.stat().st_size / 1024:.0f} KiB)")
     return 0

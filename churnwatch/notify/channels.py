@@ -276,15 +276,21 @@ def send_webhook(
     alert: Mapping[str, Any],
     retry: RetryPolicy,
     sleep: Callable[[float], None] = time.sleep,
+    text: str | None = None,
 ) -> int:
-    """POST a Slack-compatible JSON body; returns the number of attempts used."""
+    """POST a Slack-compatible JSON body; returns the number of attempts used.
+
+    ``text`` replaces the one-line alert text (digests: ``alert`` then only needs an id).
+    """
     hook = channels.webhooks.get(url_env)
     if hook is None:  # load_channels covers every channel of the policy; this is a bug guard
         raise PermanentFailure(f"webhook variable {url_env} was not configured at start")
     if _url_problem(hook.url):
         raise PermanentFailure(f"webhook {url_env}: not an https URL")
     opener = _https_opener(channels.context())
-    body = json.dumps({"text": alert_text(alert), "alert_id": alert["alert_id"]}).encode()
+    body = json.dumps(
+        {"text": alert_text(alert) if text is None else text, "alert_id": alert["alert_id"]}
+    ).encode()
     secrets = channels.secrets()
     last = ""
     for attempt in range(retry.attempts):
@@ -336,18 +342,26 @@ def send_webhook(
 
 
 def send_email(
-    channels: Channels, address: str, alert: Mapping[str, Any], retry: RetryPolicy
+    channels: Channels,
+    address: str,
+    alert: Mapping[str, Any],
+    retry: RetryPolicy,
+    text: str | None = None,
+    subject: str | None = None,
 ) -> None:
-    """Send one plain-text email over STARTTLS or SSL; log in only once encrypted."""
+    """Send one plain-text email over STARTTLS or SSL; log in only once encrypted.
+
+    ``text`` and ``subject`` replace the alert's own (digests: ``alert`` needs only an id).
+    """
     smtp = channels.smtp
     if smtp is None:  # load_channels requires SMTP when the policy has an email owner
         raise PermanentFailure(f"email needs {SMTP_ENV['host']}; it was not configured at start")
     message = EmailMessage()
     message["From"] = smtp.sender
     message["To"] = address
-    message["Subject"] = f"Churnwatch {alert['severity']} {alert['alert_type']}"
+    message["Subject"] = subject or f"Churnwatch {alert['severity']} {alert['alert_type']}"
     message["X-Churnwatch-Alert-Id"] = alert["alert_id"]
-    message.set_content(alert_text(alert))
+    message.set_content(alert_text(alert) if text is None else text)
     context = channels.context()
     secrets = [smtp.password]
     try:

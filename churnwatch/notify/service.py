@@ -58,7 +58,7 @@ from churnwatch.notify.channels import (
     send_email,
     send_webhook,
 )
-from churnwatch.routing import RoutingPolicy
+from churnwatch.routing import DAILY_DIGEST, RoutingPolicy
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 from churnwatch.wire import DecodeError, SchemaMismatch, WriterSchemas
 
@@ -390,6 +390,9 @@ class Notifier:
         owner = self.policy.owners.get(alert["owner"])
         if owner is None:
             return self._dead(message, "SEMANTIC", f"owner {alert['owner']!r} not in policy")
+        if owner.delivery == DAILY_DIGEST:  # they read `churnwatch alerts digest` instead
+            self.counts["left_for_digest"] += 1
+            return ACK
         channel = channel_key(owner.channel)
         fields = {"alert_id": alert["alert_id"], "owner": owner.name, "channel": channel}
         claim = self.state.claim(

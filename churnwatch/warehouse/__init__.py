@@ -52,12 +52,17 @@ class WarehouseUrl:
 
 
 def prepare_warehouse(url: str) -> None:
-    """Create every table up front, so empty inputs still leave queryable (empty) tables."""
+    """Create every table up front, so empty inputs still leave queryable (empty) tables.
+
+    On DuckDB the BI views (``churnwatch.warehouse.views``) are created too, so a file a
+    pipeline wrote is ready for BI tools; the report only reads it.
+    """
     parsed = WarehouseUrl.parse(url)
     if parsed.scheme == "duckdb":
         from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+        from churnwatch.warehouse.views import create_views
 
-        DuckDBWarehouse.shared(parsed.location).ensure_tables()
+        create_views(DuckDBWarehouse.shared(parsed.location))
     else:  # idempotent: a no-op where Terraform already created them
         from churnwatch.warehouse.bigquery import BigQueryWarehouse
 

@@ -119,11 +119,25 @@ def table_resource(spec: TableSpec, project: str, dataset: str) -> dict[str, Any
     }
 
 
+def _named_current_view(table_name: str) -> str | None:
+    """``churnwatch.current_view`` of the table's schema: a view that replaces the generic one.
+
+    ``alert_events`` names ``current_alerts``: one row per alert with its lifecycle state
+    (SQL shared with DuckDB in :mod:`churnwatch.warehouse.alert_events`).
+    """
+    spec = tables().get(table_name)
+    return spec.record.raw.get("churnwatch.current_view") if spec else None
+
+
 def current_view_name(table_name: str) -> str:
-    return f"current_{table_name}"
+    return _named_current_view(table_name) or f"current_{table_name}"
 
 
 def current_view_description(table_name: str) -> str:
+    if _named_current_view(table_name):
+        from churnwatch.warehouse.alert_events import CURRENT_ALERTS_DOC
+
+        return CURRENT_ALERTS_DOC
     return (
         f"One row per primary key of {table_name} (the highest version where there is one, "
         "else the first written): what BI tools should read."
@@ -141,6 +155,10 @@ def current_view_sql(spec: TableSpec, project: str, dataset: str) -> str | None:
         return None
     if (project, dataset) != ("{project}", "{dataset}"):  # Terraform fills those two in
         check_bigquery_ids(project, dataset)
+    if _named_current_view(spec.name):
+        from churnwatch.warehouse.alert_events import current_alerts_sql
+
+        return current_alerts_sql(lambda t: f"`{project}.{dataset}.{t}`").strip()
     version = spec.version_field
     order = f"{version} DESC" if version else (spec.partition_field or spec.primary_key[0])
     return (
@@ -261,7 +279,8 @@ class BigQueryWarehouse:
         from google.api_core.exceptions import NotFound
         from google.cloud import bigquery
 
-        created = []
+        created: list[str] = []
+        views: list[tuple[str, Any]] = []  # after every table: a view may read several
         dataset_id = f"{self.project}.{self.dataset}"
         try:
             self.client.get_dataset(dataset_id)
@@ -278,13 +297,19 @@ class BigQueryWarehouse:
                 view = bigquery.Table(f"{dataset_id}.{current_view_name(name)}")
                 view.view_query = sql
                 view.description = current_view_description(name)
-                wanted.append((current_view_name(name), view))
+                views.append((current_view_name(name), view))
             for table_id, resource in wanted:
                 try:
                     self.client.get_table(f"{dataset_id}.{table_id}")
                 except NotFound:
                     self.client.create_table(resource, exists_ok=True)
                     created.append(table_id)
+        for table_id, resource in views:
+            try:
+                self.client.get_table(f"{dataset_id}.{table_id}")
+            except NotFound:
+                self.client.create_table(resource, exists_ok=True)
+                created.append(table_id)
         return created
 
     def _ids(self) -> tuple[str, str]:

@@ -111,11 +111,13 @@ class DuckDBWarehouse:
     _instances: dict[str, DuckDBWarehouse] = {}
     _instances_lock = threading.Lock()
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
         self.path = str(path)
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._con = duckdb.connect(self.path)
+        self._con = duckdb.connect(self.path, read_only=read_only)
         self._ready: set[str] = set()
 
     @classmethod
@@ -202,6 +204,28 @@ class DuckDBWarehouse:
 
     def count(self, table_name: str) -> int:
         return self.query(f"SELECT count(*) FROM {quote_ident(table_name)}")[0][0]
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The DuckDB file is missing or another process holds its write lock."""
+
+
+def open_existing(path: str | Path, read_only: bool = False) -> DuckDBWarehouse:
+    """Open a warehouse file that must exist, saying clearly when it is missing or locked.
+
+    DuckDB lets one process write a file; a running pipeline holds that lock, and then
+    even a read-only open fails. The error names the file and what to do about it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise WarehouseUnavailable(f"no DuckDB warehouse at {path}")
+    try:
+        return DuckDBWarehouse(path, read_only=read_only)
+    except (duckdb.IOException, duckdb.ConnectionException) as exc:
+        raise WarehouseUnavailable(
+            f"DuckDB warehouse {path} is locked by another process (a running pipeline or "
+            f"demo?); stop it or wait until it finishes, then try again ({exc})"
+        ) from None
 
 
 def _last_per_key(spec: TableSpec, rows: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
