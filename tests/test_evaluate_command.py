@@ -45,3 +45,36 @@ def test_evaluate_prints_the_detector_beside_the_rules(tmp_path, capsys):
     assert set(world["curves"]) >= {"no purchase in N days", "gap > k x own median"}
     png = (out / "precision_recall.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_evaluate_on_a_warehouse_reports_production_outcomes(tmp_path, capsys):
+    """Real labels: the alerts' outcomes, per owner and type (no ground truth needed)."""
+    from churnwatch.alerts import alert_row
+    from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+
+    path = tmp_path / "w.duckdb"
+    wh = DuckDBWarehouse(path)
+    try:
+        wh.upsert(
+            "churn_alerts",
+            [
+                alert_row(
+                    alert_id=f"a{i}",
+                    alert_type="AT_RISK_SILENT",
+                    severity="LOW",
+                    customer_id=f"C{i}",
+                    detected_at=1_000,
+                    processed_at=1_000,
+                    owner="frontline_agent",
+                    model_version="test",
+                )
+                for i in range(3)
+            ],
+        )
+    finally:
+        wh.close()
+    assert main(["evaluate", "--warehouse", f"duckdb://{path}", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {(o["owner"], o["alert_type"]): o for o in doc["outcomes"]}
+    assert rows[("frontline_agent", "AT_RISK_SILENT")]["raised"] == 3
+    assert rows[("frontline_agent", "AT_RISK_SILENT")]["labelled"] == 0  # nobody acted yet

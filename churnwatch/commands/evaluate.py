@@ -6,7 +6,11 @@ median lead before the cancellation, delay after the last purchase, AT_RISK aler
 in more than one episode; then what each signal adds, and the CDNOW holdout ranking.
 Writes ``results.json`` and ``precision_recall.png`` to ``--out-dir``.
 
-``--warehouse ... --truth ...`` scores the alerts of a run (e.g. the demo) instead.
+``--warehouse duckdb:///...`` judges a running deployment on real labels instead: the
+alerts' outcomes (saved, lost, recovered, not a risk; ``churnwatch alerts``) give production
+precision, save rate, time to first action and revenue saved per owner and alert type;
+with ``--truth ground_truth.jsonl`` (a simulated run such as the demo) the stored alerts are
+also scored against the ground truth.
 """
 
 from __future__ import annotations
@@ -46,10 +50,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out-dir", type=Path, default=Path("evaluation"))
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument(
-        "--warehouse", default=None, help="score churn_alerts of this duckdb:/// file instead"
+        "--warehouse",
+        default=None,
+        help="judge this duckdb:/// warehouse's alerts on their outcomes instead",
     )
     parser.add_argument(
-        "--truth", type=Path, default=None, help="with --warehouse: ground_truth.jsonl of the run"
+        "--truth",
+        type=Path,
+        default=None,
+        help="with --warehouse: also score against ground_truth.jsonl (simulated runs)",
     )
     parser.add_argument("--day-seconds", type=float, default=86400.0, help="with --warehouse")
 
@@ -238,24 +247,42 @@ def _plot(reports, path: Path) -> None:
 
 
 def _score_warehouse(args) -> int:
-    from churnwatch.evaluate import Window, score, silent_churn_exact
-    from churnwatch.model.history import events_from_duckdb
-    from churnwatch.model.training import histories
-    from churnwatch.simulate import read_truth
+    from churnwatch.outcomes import production_scores, render_scores
     from churnwatch.warehouse import WarehouseUrl
     from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 
-    if not args.truth:
-        raise ValueError("--warehouse needs --truth ground_truth.jsonl")
-    location = WarehouseUrl.parse(args.warehouse).location
-    wh = DuckDBWarehouse(location)
+    url = WarehouseUrl.parse(args.warehouse)
+    if url.scheme != "duckdb":
+        raise ValueError("evaluate --warehouse reads DuckDB files (duckdb:///path)")
+    wh = DuckDBWarehouse(url.location)
     try:
+        scores = production_scores(wh)
         rows = wh.query(
             "SELECT alert_id, alert_type, customer_id, epoch_ms(detected_at) FROM churn_alerts "
             "WHERE customer_id IS NOT NULL"
         )
     finally:
         wh.close()
+    doc: dict = {"outcomes": [dataclasses.asdict(s) for s in scores]}
+    if args.truth:
+        doc.update(_truth_scores(url.location, rows, args))
+    if args.json:
+        print(json.dumps(doc, indent=2, default=str))
+        return 0
+    print("production precision from the alerts' outcomes (churnwatch alerts):")
+    print(render_scores(scores))
+    if args.truth:
+        print("\nagainst the simulation's ground truth:")
+        print(json.dumps({k: v for k, v in doc.items() if k != "outcomes"}, indent=2))
+    return 0
+
+
+def _truth_scores(location: str, rows: list[tuple], args) -> dict:
+    from churnwatch.evaluate import Window, score, silent_churn_exact
+    from churnwatch.model.history import events_from_duckdb
+    from churnwatch.model.training import histories
+    from churnwatch.simulate import read_truth
+
     alerts = [
         {"alert_id": i, "alert_type": t, "customer_id": c, "detected_at": d} for i, t, c, d in rows
     ]
@@ -265,17 +292,7 @@ def _score_warehouse(args) -> int:
     end = max(h.rows[-1]["occurred_at"] for h in hist.values()) + 1
     result = score(alerts, truth, hist, Window(start, end, args.day_seconds * 1000))
     expected, missing, unexpected = silent_churn_exact(alerts, truth)
-    print(
-        json.dumps(
-            {
-                "at_risk_silent": dataclasses.asdict(result),
-                "silent_churn": {
-                    "expected": expected,
-                    "missing": missing,
-                    "unexpected": unexpected,
-                },
-            },
-            indent=2,
-        )
-    )
-    return 0
+    return {
+        "at_risk_silent": dataclasses.asdict(result),
+        "silent_churn": {"expected": expected, "missing": missing, "unexpected": unexpected},
+    }
