@@ -73,5 +73,14 @@ def run(argv: Sequence[str] | None = None):
 
 
 if __name__ == "__main__":
+    from pipelines.options.help import exit_with_help_if_asked
+
+    exit_with_help_if_asked(
+        sys.argv[1:],
+        "python -m pipelines.backfill",
+        "The same flow in batch over Avro message logs (history, replays of dead letters).",
+        BackfillOptions,
+        ChurnwatchOptions,
+    )
     logging.getLogger().setLevel(logging.INFO)
     run(sys.argv[1:])

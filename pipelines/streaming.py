@@ -152,5 +152,13 @@ def run(argv: Sequence[str] | None = None, run_id: str | None = None):
 
 
 if __name__ == "__main__":
+    from pipelines.options.help import exit_with_help_if_asked
+
+    exit_with_help_if_asked(
+        sys.argv[1:],
+        "python -m pipelines.streaming",
+        "The streaming pipeline: Pub/Sub in; rows, dead letters, alerts and aggregates out.",
+        ChurnwatchOptions,
+    )
     logging.getLogger().setLevel(logging.INFO)
     run(sys.argv[1:])
