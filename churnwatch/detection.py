@@ -215,17 +215,16 @@ class Detector:
 
     def _at_risk(self, c: Customer, customer_id: str, at_ms: int, now_ms: int) -> dict:
         """Open the episode's alert, or update it (same id, next revision)."""
+        cfg, bg = self.config, self.model.bgnbd
+        risk = float(self.model.risk(c, at_ms, cfg.day_ms))
         if c.episode_basis is None:
             c.episode_basis = f"{c.last_purchase_ms}:{c.repeat_purchases}"
             c.episode_revision, c.episode_level = 0, 1
             c.alerted_ms[AT_RISK_SILENT] = at_ms
         else:
             c.episode_revision += 1
-            risk_now = self.model.risk(c, at_ms, self.config.day_ms)
-            if c.episode_level == 1 and risk_now >= self.escalate_at - 1e-9:
+            if c.episode_level == 1 and risk >= self.escalate_at - 1e-9:
                 c.episode_level = 2
-        cfg, bg = self.config, self.model.bgnbd
-        risk = float(self.model.risk(c, at_ms, cfg.day_ms))
         unit = bg.time_unit_days * cfg.day_ms
         x = c.repeat_purchases
         t_x = (c.last_purchase_ms - c.first_ms) / unit
