@@ -423,8 +423,9 @@ class _ReleasingGroupAlsoByWindowEvaluator(_te._StreamingGroupAlsoByWindowEvalua
     """Beam's streaming GroupAlsoByWindow evaluator, minus a watermark hold never released.
 
     Found behind the end-of-run ``TypeError: exceptions must derive from BaseException``:
-    a late element makes Beam's trigger driver (``GeneralTriggerDriver``, "TODO: Add late
-    data and garbage-collection hold support") add a hold at its window's end, fire the
+    a late element makes Beam's trigger driver (``GeneralTriggerDriver``, whose own comment
+    says late-data and garbage-collection holds are not supported yet) add a hold at its
+    window's end, fire the
     late pane, and keep the hold whenever the step's output watermark is still behind that
     end. No timer of that window is left to clear it, so after the last read finishes the
     executor sees watermarks that never complete and reports a stall, which Beam 2.77
