@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from churnwatch import schemas
 from churnwatch.clock import now_ms
 from churnwatch.simulate import (
     COMPLAINT_CAUSES,
@@ -38,6 +39,7 @@ from churnwatch.simulate import (
     Simulation,
     Truth,
     build_simulation,
+    event_record,
 )
 
 KINDS = {"bursty": 0.25, "steady": 0.45, "metronome": 0.30}
@@ -92,36 +94,27 @@ class _Customer:
         return f"{prefix}-{uuid.UUID(int=self.rng.getrandbits(128)).hex[:20]}"
 
     def _life_event(self, day: float, type_: str, **kw: Any) -> None:
-        rec = {
-            "event_id": self._id("rce"),
-            "customer_id": self.id,
-            "occurred_at": 0,
-            "type": type_,
-            "amount": None,
-            "currency": None,
-            "monthly_revenue": None,
-            "reason": None,
-            "segment": self.segment,
-        }
-        rec.update(kw)
+        rec = event_record(
+            schemas.CUSTOMER_EVENT,
+            event_id=self._id("rce"),
+            customer_id=self.id,
+            type=type_,
+            segment=self.segment,
+            **kw,
+        )
         self.customer.append((day, rec))
 
     def _say(self, day: float, kind: str, **kw: Any) -> None:
-        rec = {
-            "event_id": self._id("rfe"),
-            "customer_id": self.id,
-            "occurred_at": 0,
-            "channel": kw.pop("channel", None) or self.rng.choice(FEEDBACK_CHANNELS),
-            "kind": kind,
-            "nps_score": None,
-            "csat_score": None,
-            "topic": None,
-            "cause": None,
-            "text": None,
-            "segment": self.segment,
-            "team": self.team,
-        }
-        rec.update(kw)
+        rec = event_record(
+            schemas.FEEDBACK_EVENT,
+            event_id=self._id("rfe"),
+            customer_id=self.id,
+            channel=kw.pop("channel", None) or self.rng.choice(FEEDBACK_CHANNELS),
+            kind=kind,
+            segment=self.segment,
+            team=self.team,
+            **kw,
+        )
         self.feedback.append((day, rec))
 
     def _complain(self, day: float) -> None:

@@ -140,6 +140,19 @@ class Simulation:
         return out
 
 
+def event_record(record: str, **fields: Any) -> dict[str, Any]:
+    """One event with every field of its schema (``record``): ``fields`` where given, None
+    elsewhere, ``occurred_at`` 0 until :func:`build_simulation` stamps it. Every generator
+    builds its records here, so a field added to the ``.avsc`` reaches them all."""
+    rec: dict[str, Any] = dict.fromkeys(schemas.load(record).field_names)
+    unknown = set(fields) - set(rec)
+    if unknown:
+        raise ValueError(f"{record} has no field(s) {sorted(unknown)}")
+    rec["occurred_at"] = 0
+    rec.update(fields)
+    return rec
+
+
 class _Life:
     """Generates one customer's events in simulated days."""
 
@@ -160,36 +173,27 @@ class _Life:
 
     # --- event builders -------------------------------------------------------------
     def _customer_event(self, day: float, type_: str, **kw: Any) -> None:
-        rec = {
-            "event_id": f"ce-{uuid.UUID(int=self.rng.getrandbits(128)).hex[:20]}",
-            "customer_id": self.customer_id,
-            "occurred_at": 0,
-            "type": type_,
-            "amount": None,
-            "currency": None,
-            "monthly_revenue": None,
-            "reason": None,
-            "segment": self.segment,
-        }
-        rec.update(kw)
+        rec = event_record(
+            schemas.CUSTOMER_EVENT,
+            event_id=f"ce-{uuid.UUID(int=self.rng.getrandbits(128)).hex[:20]}",
+            customer_id=self.customer_id,
+            type=type_,
+            segment=self.segment,
+            **kw,
+        )
         self.customer.append((day, rec))
 
     def _feedback(self, day: float, kind: str, **kw: Any) -> None:
-        rec = {
-            "event_id": f"fe-{uuid.UUID(int=self.rng.getrandbits(128)).hex[:20]}",
-            "customer_id": self.customer_id,
-            "occurred_at": 0,
-            "channel": kw.pop("channel", None) or self.rng.choice(FEEDBACK_CHANNELS),
-            "kind": kind,
-            "nps_score": None,
-            "csat_score": None,
-            "topic": None,
-            "cause": None,
-            "text": None,
-            "segment": self.segment,
-            "team": self.team,
-        }
-        rec.update(kw)
+        rec = event_record(
+            schemas.FEEDBACK_EVENT,
+            event_id=f"fe-{uuid.UUID(int=self.rng.getrandbits(128)).hex[:20]}",
+            customer_id=self.customer_id,
+            channel=kw.pop("channel", None) or self.rng.choice(FEEDBACK_CHANNELS),
+            kind=kind,
+            segment=self.segment,
+            team=self.team,
+            **kw,
+        )
         self.feedback.append((day, rec))
 
     def _purchase(self, day: float, scale: float = 1.0) -> None:

@@ -53,6 +53,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
+from churnwatch import schemas
 from churnwatch.clock import now_ms
 from churnwatch.simulate import (
     COMPLAINT_CAUSES,
@@ -63,6 +64,7 @@ from churnwatch.simulate import (
     Simulation,
     Truth,
     build_simulation,
+    event_record,
 )
 
 MONTH = 365.25 / 12
@@ -222,36 +224,27 @@ class _Account:
         return f"{prefix}-{uuid.UUID(int=self.rng.getrandbits(128)).hex[:20]}"
 
     def _event(self, day: float, type_: str, **kw: Any) -> None:
-        rec: dict[str, Any] = {
-            "event_id": self._eid("ce"),
-            "customer_id": self.customer_id,
-            "occurred_at": 0,
-            "type": type_,
-            "amount": None,
-            "currency": None,
-            "monthly_revenue": None,
-            "reason": None,
-            "segment": self.segment,
-        }
-        rec.update(kw)
+        rec = event_record(
+            schemas.CUSTOMER_EVENT,
+            event_id=self._eid("ce"),
+            customer_id=self.customer_id,
+            type=type_,
+            segment=self.segment,
+            **kw,
+        )
         self.customer.append((day, rec))
 
     def _say(self, day: float, kind: str, channel: str, **kw: Any) -> None:
-        rec: dict[str, Any] = {
-            "event_id": self._eid("fe"),
-            "customer_id": self.customer_id,
-            "occurred_at": 0,
-            "channel": channel,
-            "kind": kind,
-            "nps_score": None,
-            "csat_score": None,
-            "topic": None,
-            "cause": None,
-            "text": None,
-            "segment": self.segment,
-            "team": self.team,
-        }
-        rec.update(kw)
+        rec = event_record(
+            schemas.FEEDBACK_EVENT,
+            event_id=self._eid("fe"),
+            customer_id=self.customer_id,
+            channel=channel,
+            kind=kind,
+            segment=self.segment,
+            team=self.team,
+            **kw,
+        )
         self.feedback.append((day, rec))
 
     def _complaint(self, day: float, csat: tuple[int, int] = (1, 2), nps: bool = True) -> None:
