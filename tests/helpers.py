@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +91,22 @@ def filler_row(table_name: str, **values: Any) -> dict:
         )
 
     return {c.name: filler(c) for c in schemas.table(table_name).columns} | values
+
+
+@contextlib.contextmanager
+def duckdb_locked_by_another_process(path: str | Path) -> Iterator[None]:
+    """A real second process holds DuckDB's write lock on ``path`` (as a running pipeline
+    does) for the duration of the block."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('ok', flush=True);"
+         " sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        yield
+    finally:
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(timeout=30)

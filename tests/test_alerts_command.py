@@ -9,6 +9,7 @@ import pytest
 
 from churnwatch.cli import main
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+from tests.helpers import duckdb_locked_by_another_process
 from tests.test_views_samples import customer_event, fill_sample, ms
 
 
@@ -122,22 +123,11 @@ def test_a_repeated_alert_row_is_one_work_item(db, capsys):
 
 def test_a_locked_warehouse_is_a_clear_error(db):
     # Another process holds DuckDB's write lock (as a running pipeline does).
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import duckdb, sys, time; c = duckdb.connect({str(db)!r}); print('ok', flush=True);"
-         " sys.stdin.readline()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "ok"
+    with duckdb_locked_by_another_process(db):
         done = subprocess.run(
             [sys.executable, "-m", "churnwatch.cli", "alerts", "list", "--warehouse",
              f"duckdb://{db}"],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
-    finally:
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(timeout=30)
     assert done.returncode == 2
     assert "is locked by another process" in done.stderr

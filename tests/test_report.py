@@ -25,6 +25,7 @@ from churnwatch.cli import main
 from churnwatch.report import PLOTS, SILENT_COLOR, VOCAL_COLOR
 from churnwatch.warehouse.alert_events import AlertLedger
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+from tests.helpers import duckdb_locked_by_another_process
 from tests.test_views_samples import alert, customer_event, fill_sample, ms
 
 
@@ -234,23 +235,12 @@ def test_report_on_a_missing_warehouse_is_a_clear_error(tmp_path, capsys):
 
 
 def test_report_on_a_locked_warehouse_says_so(sample_db, tmp_path):
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import duckdb, sys; c = duckdb.connect({str(sample_db)!r}); print('ok', flush=True);"
-         " sys.stdin.readline()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "ok"
+    with duckdb_locked_by_another_process(sample_db):
         done = subprocess.run(
             [sys.executable, "-m", "churnwatch.cli", "report", "--warehouse",
              f"duckdb://{sample_db}", "--out", str(tmp_path / "r.html")],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
-    finally:
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        holder.wait(timeout=30)
     assert done.returncode == 2
     assert "is locked by another process" in done.stderr
     assert not (tmp_path / "r.html").exists()
