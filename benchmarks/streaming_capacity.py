@@ -1,6 +1,7 @@
 """Capacity of the local streaming path: the highest publish rate the full flow sustains.
 
     .venv/bin/python benchmarks/streaming_capacity.py [--rates 25,50,100,200] [--seconds 30]
+        [--stages] [pipeline flags, e.g. --pull_max_messages=1000]
 
 For each rate, one simulated world is published live to a fresh emulator topic pair
 (each message at its event time, day 0 = now) while the real streaming pipeline runs
@@ -13,6 +14,9 @@ For each rate, one simulated world is published live to a fresh emulator topic p
   publish (the drain at the end fires every later deadline at once; not a latency);
 * drain: seconds from the last publish until the pipeline had committed everything.
 
+``--stages`` also prints the runner worker's CPU per pipeline step (element and timer
+bundles, benchmarks/stage_profile.py); any other flag goes to the pipeline.
+
 A rate is "sustained" when the run drained within ``--max-drain`` seconds of the last
 publish and nothing was lost. Numbers are printed (and written to
 benchmarks/results/streaming_capacity.json), never asserted.
@@ -21,6 +25,7 @@ benchmarks/results/streaming_capacity.json), never asserted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -31,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.stage_profile import StageProfile
 from churnwatch.clock import now_ms
 from churnwatch.emulator import ensure_topics, running_emulator, subscription_path, topic_path
 from churnwatch.publish import publish_messages
@@ -72,13 +78,21 @@ def _world(rate: float, seconds: float, seed: int):
     )
 
 
-def measure(rate: float, seconds: float, workdir: Path) -> dict:
+def measure(
+    rate: float,
+    seconds: float,
+    workdir: Path,
+    stages: bool = False,
+    extra_args: tuple[str, ...] = (),
+) -> dict:
     sim = _world(rate, seconds, seed=int(rate))
     suffix = uuid.uuid4().hex[:8]
     names = {s: f"{s}-cap-{suffix}" for s in ("feedback", "customer")}
     ensure_topics(PROJECT, {n: [f"{n}-sub"] for n in names.values()})
     topics = {s: topic_path(PROJECT, n) for s, n in names.items()}
     run_id, db = uuid.uuid4().hex, workdir / f"capacity-{int(rate)}.duckdb"
+    for stale in (db, Path(f"{db}.wal")):  # a previous run's dead letters would count
+        stale.unlink(missing_ok=True)
     last_publish: list[float] = []
 
     def publish() -> None:
@@ -90,16 +104,19 @@ def measure(rate: float, seconds: float, workdir: Path) -> dict:
 
     publisher = threading.Thread(target=publish, daemon=True)
     publisher.start()
-    streaming.run(
-        [
-            f"--feedback_subscription={subscription_path(PROJECT, names['feedback'] + '-sub')}",
-            f"--customer_subscription={subscription_path(PROJECT, names['customer'] + '-sub')}",
-            f"--warehouse=duckdb://{db}",
-            f"--day_seconds={sim.config.day_seconds}",
-            "--idle_stop_seconds=120",  # fallback; the publisher requests the stop
-        ],
-        run_id=run_id,
-    )
+    profile = StageProfile() if stages else contextlib.nullcontext()
+    with profile:
+        streaming.run(
+            [
+                f"--feedback_subscription={subscription_path(PROJECT, names['feedback'] + '-sub')}",
+                f"--customer_subscription={subscription_path(PROJECT, names['customer'] + '-sub')}",
+                f"--warehouse=duckdb://{db}",
+                f"--day_seconds={sim.config.day_seconds}",
+                "--idle_stop_seconds=120",  # fallback; the publisher requests the stop
+                *extra_args,
+            ],
+            run_id=run_id,
+        )
     ended = time.time()
     publisher.join(timeout=60)
     stream_end_ms = int((last_publish[0] if last_publish else ended) * 1000)
@@ -123,7 +140,7 @@ def measure(rate: float, seconds: float, workdir: Path) -> dict:
     duplicates = sum(1 for m in sim.messages if m.label == DUPLICATE)
     alert_p50, alert_p95 = _quantiles(lags)
     span = (sim.messages[-1].publish_at_ms - sim.messages[0].publish_at_ms) / 1000.0
-    return {
+    result = {
         "target_rate": rate,
         "messages": len(sim.messages),
         "published_rate": round(len(sim.messages) / max(span, 1e-9), 1),
@@ -135,6 +152,10 @@ def measure(rate: float, seconds: float, workdir: Path) -> dict:
         "event_to_alert_p95_s": alert_p95,
         "alerts": len(lags),
     }
+    if stages:
+        result["stages"] = profile.as_dict()
+        result["stages_report"] = profile.report()
+    return result
 
 
 def _fmt(value) -> str:
@@ -147,7 +168,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0, help="event-time span per rate")
     parser.add_argument("--max-drain", type=float, default=10.0, help="sustained: drain <= s")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/churnwatch-capacity"))
-    args = parser.parse_args()
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="also print the runner worker's CPU per pipeline step (benchmarks/stage_profile.py)",
+    )
+    args, pipeline_args = parser.parse_known_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     results = []
     print(
@@ -156,7 +182,7 @@ def main() -> int:
     )
     with running_emulator():
         for rate in (float(r) for r in args.rates.split(",")):
-            r = measure(rate, args.seconds, args.workdir)
+            r = measure(rate, args.seconds, args.workdir, args.stages, tuple(pipeline_args))
             results.append(r)
             print(
                 f"{rate:>6.0f} {r['messages']:>6} {r['published_rate']:>7.1f} {r['lost']:>5} "
@@ -165,6 +191,8 @@ def main() -> int:
                 f"{_fmt(r['event_to_alert_p95_s']):>9} {r['alerts']:>6}",
                 flush=True,
             )
+            if args.stages:
+                print(r.pop("stages_report"), flush=True)
     sustained = [
         r
         for r in results

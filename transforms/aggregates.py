@@ -36,7 +36,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.transforms import trigger, window
 from apache_beam.utils.timestamp import Duration
-from apache_beam.utils.windowed_value import PaneInfoTiming
+from apache_beam.utils.windowed_value import PaneInfoTiming, WindowedValue
 
 from churnwatch.aggregation import (
     CUSTOMER_DIMENSIONS,
@@ -109,6 +109,41 @@ class MergeTalliesFn(TallyFn):
     def add_input(self, tally: Tally, item: Tally) -> Tally:
         tally.merge(item)
         return tally
+
+
+class _TallyPerBundleFn(beam.DoFn):
+    """A bundle's contributions → one partial Tally per (key, window), for the windowed tally.
+
+    Why: a streaming runner's GroupAlsoByWindow stores every input of an accumulating
+    window until the window expires (allowed lateness), runs the trigger per input, and
+    the DirectRunner copies each touched key's stored inputs per bundle. One partial per
+    key, window and bundle gives the same panes (a trigger decides once per window and
+    bundle; the window's pane is the merge of everything added) at a fraction of the
+    inputs. A partial carries the earliest timestamp of its contributions (the aggregate
+    windows emit at the window's end, so the timestamp only orders the data).
+    """
+
+    def start_bundle(self) -> None:
+        self.partials: dict[tuple, list] = {}
+
+    def process(
+        self,
+        item: tuple[tuple[str, str], tuple[str, dict[str, Any]]],
+        timestamp=beam.DoFn.TimestampParam,
+        win=beam.DoFn.WindowParam,
+    ):
+        key, (source, row) = item
+        entry = self.partials.get((key, win))
+        if entry is None:
+            entry = self.partials[(key, win)] = [timestamp, Tally()]
+        elif timestamp < entry[0]:
+            entry[0] = timestamp
+        _ADD[source](entry[1], row)
+
+    def finish_bundle(self):
+        for (key, win), (timestamp, tally) in self.partials.items():
+            yield WindowedValue((key, tally), timestamp, [win])
+        self.partials = {}
 
 
 class _ToAggregateRowFn(beam.DoFn):
@@ -202,11 +237,19 @@ class ComputeAggregates(beam.PTransform):
         rows = []
         for kind, windowfn in windowings.items():
             label = kind.capitalize()
+            windowed = keyed | f"Window{label}" >> beam.WindowInto(
+                windowfn, **self._trigger_args(keyed.is_bounded)
+            )
+            if keyed.is_bounded:
+                tallies = windowed | f"Tally{label}" >> beam.CombinePerKey(TallyFn())
+            else:  # the trigger machinery sees one partial per key, window and bundle
+                tallies = (
+                    windowed
+                    | f"TallyPerBundle{label}" >> beam.ParDo(_TallyPerBundleFn())
+                    | f"Tally{label}" >> beam.CombinePerKey(MergeTalliesFn())
+                )
             rows.append(
-                keyed
-                | f"Window{label}"
-                >> beam.WindowInto(windowfn, **self._trigger_args(keyed.is_bounded))
-                | f"Tally{label}" >> beam.CombinePerKey(TallyFn())
+                tallies
                 | f"Row{label}" >> beam.ParDo(_ToAggregateRowFn(kind))
                 # Rows carry their window in their columns; the sink needs no windowing,
                 # and Flatten needs both kinds in one windowing.

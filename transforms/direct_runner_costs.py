@@ -1,0 +1,132 @@
+"""What the streaming DirectRunner pays per bundle, and the two costs we cut (same results).
+
+The local streaming run executes on Beam's BundleBasedDirectRunner, whose executor has ONE
+worker thread (``_ExecutorServiceParallelExecutor.NUM_WORKERS = 1``): every bundle of
+every step, every timer firing and the monitor that schedules them take turns on one
+core. Profiled (``benchmarks/streaming_capacity.py --stages``, py-spy over all threads),
+two runner costs grew with the run rather than with the data:
+
+* **Copying a key's window state per bundle.** Before a GroupAlsoByWindow touches a key,
+  Beam copies the key's state (``InMemoryUnmergedState.copy``) so a failed bundle leaves
+  the committed state alone, with ``copy.deepcopy`` of its timers and of the driver's
+  window-id map. Both hold one entry per live window, and windows live until end +
+  allowed lateness: with a compressed demo day (0.5 s) and the 60 s lateness floor that
+  is every window of the run, so each bundle deep-copied hundreds of windows,
+  ``Timestamp``s and tuples per key (30% of the runner's CPU at 100 msg/s).
+  :func:`copy_keyed_state` makes the same copy one level deep: windows, timer names and
+  ``Timestamp``s are immutable, so sharing them is what the deep copy amounted to;
+  every container the bundle can mutate (timer maps, window-id lists, state lists) is
+  still new.
+* **Re-inspecting each DoFn per bundle.** ``_ParDoEvaluator.start_bundle`` (and the
+  scheduler, once per bundle it schedules) asks ``userstate.is_stateful_dofn`` /
+  ``get_dofn_specs``, which build an ``inspect.signature`` of every method of the DoFn,
+  every time (15% of the runner's CPU). The specs are class-level declarations
+  (``StateParam`` / ``TimerParam`` defaults of the DoFn's methods), so
+  :func:`cached_dofn_specs` keeps them per DoFn class and method set.
+
+Both are installed by importing this module (``transforms.pubsub_local`` does, as it
+registers the local read's evaluators). The state copy is used only by the local run's
+GroupAlsoByWindow evaluator; the spec cache serves every caller in the process (the
+specs are the same, only computed once).
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import threading
+import types
+
+from apache_beam.runners.direct import transform_evaluator as _te
+from apache_beam.runners.direct.evaluation_context import DirectUnmergedState
+from apache_beam.transforms import userstate as _userstate
+from apache_beam.transforms.trigger import InMemoryUnmergedState, MergeableStateAdapter
+
+_WINDOW_IDS = MergeableStateAdapter.WINDOW_IDS.tag
+
+
+def copy_keyed_state(state: InMemoryUnmergedState) -> DirectUnmergedState:
+    """What ``InMemoryUnmergedState.copy`` returns, without deep-copying immutable values.
+
+    Timers: ``{window: {(name, domain, tag): Timestamp}}``, each inner map new. The
+    driver's window-id map ``{window: [ids]}``: each list new (merging extends them).
+    State lists: copied shallowly, exactly as Beam does. Any other global state value
+    (none in Beam 2.77) is deep-copied as before.
+    """
+    clone = DirectUnmergedState()
+    clone.timers = collections.defaultdict(
+        dict, {window: dict(timers) for window, timers in state.timers.items()}
+    )
+    clone.global_state = {
+        tag: (
+            {window: list(ids) for window, ids in value.items()}
+            if tag == _WINDOW_IDS
+            else copy.deepcopy(value)
+        )
+        for tag, value in state.global_state.items()
+    }
+    for window, tagged in state.state.items():
+        target = clone.state[window]
+        for tag, values in tagged.items():
+            target[tag] = copy.copy(values)
+    return clone
+
+
+def prepare_keyed_state(step_context, encoded_key: bytes) -> None:
+    """Give the bundle its working copy of a key's state the cheap way (see module doc).
+
+    ``DirectStepContext.get_keyed_state`` then finds it and skips its deep copy.
+    """
+    if step_context.partial_keyed_state.get(encoded_key):
+        return
+    existing = step_context.existing_keyed_state.get(encoded_key)
+    if existing:
+        step_context.partial_keyed_state[encoded_key] = copy_keyed_state(existing)
+
+
+_SPECS: dict[tuple, tuple] = {}
+_SPECS_LOCK = threading.Lock()
+_uncached_get_dofn_specs = _userstate.get_dofn_specs
+
+
+def _spec_key(dofn) -> tuple:
+    """What ``get_dofn_specs`` depends on: the DoFn's class, plus any method bound on the
+    instance itself (a wrapper DoFn may do that), so two such instances never share specs.
+    """
+    own = getattr(dofn, "__dict__", {})
+    bound = tuple(
+        (name, value.__func__) for name, value in own.items() if isinstance(value, types.MethodType)
+    )
+    return type(dofn), bound
+
+
+def cached_dofn_specs(dofn) -> tuple[set, set]:
+    """``userstate.get_dofn_specs``, computed once per DoFn class and method set."""
+    key = _spec_key(dofn)
+    with _SPECS_LOCK:
+        specs = _SPECS.get(key)
+    if specs is None:
+        specs = _uncached_get_dofn_specs(dofn)
+        with _SPECS_LOCK:
+            _SPECS[key] = specs
+    return specs
+
+
+def cached_is_stateful_dofn(dofn) -> bool:
+    state_specs, timer_specs = cached_dofn_specs(dofn)
+    return bool(state_specs or timer_specs)
+
+
+def install() -> None:
+    """Route every ``get_dofn_specs`` / ``is_stateful_dofn`` call through the cache.
+
+    Callers reach them as ``userstate.<name>`` (DoFnSignature, the user-state context,
+    ParDo) or by name imported into the DirectRunner's evaluators; both are pointed here.
+    Idempotent; exact for every runner in this process (the specs are the same).
+    """
+    for module in (_userstate, _te):
+        module.get_dofn_specs = cached_dofn_specs
+        module.is_stateful_dofn = cached_is_stateful_dofn
+
+
+install()
