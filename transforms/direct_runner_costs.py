@@ -45,13 +45,45 @@ from apache_beam.transforms.trigger import InMemoryUnmergedState, MergeableState
 _WINDOW_IDS = MergeableStateAdapter.WINDOW_IDS.tag
 
 
-def copy_keyed_state(state: InMemoryUnmergedState) -> DirectUnmergedState:
-    """What ``InMemoryUnmergedState.copy`` returns, without deep-copying immutable values.
+class _WindowStateOnWrite(dict):
+    """``{window: {tag: values}}`` sharing the committed state's per-window maps until used.
 
-    Timers: ``{window: {(name, domain, tag): Timestamp}}``, each inner map new. The
-    driver's window-id map ``{window: [ids]}``: each list new (merging extends them).
-    State lists: copied shallowly, exactly as Beam does. Any other global state value
-    (none in Beam 2.77) is deep-copied as before.
+    A window's map is copied (its value lists shallowly, as Beam copies them) the first
+    time the bundle looks it up by key: every read and write of Beam's in-memory state
+    goes through ``state[window]``. Iterating (``items()``: the earliest watermark hold)
+    sees the committed maps, which nobody writes: the bundle's writes go to copies, and
+    a failed bundle's copy is dropped, so the committed state stays as it was.
+    """
+
+    def __init__(self, committed: dict) -> None:
+        super().__init__(dict.items(committed))
+        self._own: set = set()
+
+    def __getitem__(self, window):
+        if window not in self._own:
+            shared = dict.get(self, window)
+            own = collections.defaultdict(list)
+            if shared:
+                for tag, values in shared.items():
+                    own[tag] = values[:] if type(values) is list else copy.copy(values)
+            dict.__setitem__(self, window, own)
+            self._own.add(window)
+        return dict.__getitem__(self, window)
+
+    def pop(self, window, *default):
+        self._own.discard(window)
+        return super().pop(window, *default)
+
+
+def copy_keyed_state(state: InMemoryUnmergedState) -> DirectUnmergedState:
+    """What ``InMemoryUnmergedState.copy`` gives a bundle, without copying what it won't touch.
+
+    Timers: ``{window: {(name, domain, tag): Timestamp}}``, each inner map new; windows,
+    names and ``Timestamp``s are immutable, so sharing them is what Beam's deep copy
+    amounted to. The driver's window-id map ``{window: [ids]}``: each list new (merging
+    extends them). Per-window state: copied when the bundle first uses the window
+    (:class:`_WindowStateOnWrite`). Any other global state value (none in Beam 2.77) is
+    deep-copied as before.
     """
     clone = DirectUnmergedState()
     clone.timers = collections.defaultdict(
@@ -65,10 +97,7 @@ def copy_keyed_state(state: InMemoryUnmergedState) -> DirectUnmergedState:
         )
         for tag, value in state.global_state.items()
     }
-    for window, tagged in state.state.items():
-        target = clone.state[window]
-        for tag, values in tagged.items():
-            target[tag] = copy.copy(values)
+    clone.state = _WindowStateOnWrite(state.state)
     return clone
 
 

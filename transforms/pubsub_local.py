@@ -450,19 +450,21 @@ class _ReleasingGroupAlsoByWindowEvaluator(_te._StreamingGroupAlsoByWindowEvalua
             self._applied_ptransform
         ).input_watermark
         windows = MergeableStateAdapter(state)  # the driver keys state by window id
-        released = False
-        for window_id, tagged in state.state.items():
-            if (
-                tagged.get("watermark")
-                and tagged.get("index")
-                and windows.get_window(window_id).max_timestamp() < input_watermark
-            ):
-                tagged["watermark"] = []
-                released = True
-            elif tagged.get("watermark") and input_watermark >= MAX_TIMESTAMP:
-                tagged["watermark"] = []  # the run has ended: nothing is left to hold for
-                released = True
-        if released:
+        release = [
+            window_id
+            for window_id, tagged in state.state.items()
+            if tagged.get("watermark")
+            and (
+                input_watermark >= MAX_TIMESTAMP  # the run has ended: nothing to hold for
+                or (
+                    tagged.get("index")
+                    and windows.get_window(window_id).max_timestamp() < input_watermark
+                )
+            )
+        ]
+        for window_id in release:  # looked up by key: the bundle's own copy is written
+            state.state[window_id]["watermark"] = []
+        if release:
             self.keyed_holds[encoded_key] = state.get_earliest_hold()
 
 
