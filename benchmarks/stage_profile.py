@@ -26,10 +26,11 @@ MONITOR = "(runner monitor: timers, scheduling)"
 
 
 class StageProfile:
-    """Context manager: CPU seconds, bundles and elements per applied transform."""
+    """Context manager: CPU and wall seconds, bundles and elements per applied transform."""
 
     def __init__(self) -> None:
         self.cpu: collections.Counter[str] = collections.Counter()
+        self.wall: collections.Counter[str] = collections.Counter()
         self.bundles: collections.Counter[str] = collections.Counter()
         self.elements: collections.Counter[str] = collections.Counter()
         self.timer_bundles: collections.Counter[str] = collections.Counter()
@@ -43,22 +44,23 @@ class StageProfile:
         profile = self
 
         def timed_task(executor, state_sampler):
-            began = time.thread_time()
+            began, began_wall = time.thread_time(), time.perf_counter()
             try:
                 return task_call(executor, state_sampler)
             finally:
-                cpu = time.thread_time() - began
+                cpu, wall = time.thread_time() - began, time.perf_counter() - began_wall
                 label = executor._applied_ptransform.full_label
                 timers = bool(executor._fired_timers)
                 count = 0 if executor._input_bundle is None else _size(executor._input_bundle)
-                profile._add(label, cpu, count, timers)
+                profile._add(label, cpu, wall, count, timers)
 
         def timed_monitor(task, state_sampler):
-            began = time.thread_time()
+            began, began_wall = time.thread_time(), time.perf_counter()
             try:
                 return monitor_call(task, state_sampler)
             finally:
-                profile._add(MONITOR, time.thread_time() - began, 0, False)
+                cpu, wall = time.thread_time() - began, time.perf_counter() - began_wall
+                profile._add(MONITOR, cpu, wall, 0, False)
 
         _executor.TransformExecutor.call = timed_task
         _executor._ExecutorServiceParallelExecutor._MonitorTask.call = timed_monitor
@@ -69,9 +71,10 @@ class StageProfile:
         _executor.TransformExecutor.call = task_call
         _executor._ExecutorServiceParallelExecutor._MonitorTask.call = monitor_call
 
-    def _add(self, label: str, cpu_s: float, elements: int, timers: bool) -> None:
+    def _add(self, label: str, cpu_s: float, wall_s: float, elements: int, timers: bool) -> None:
         with self._lock:
             self.cpu[label] += cpu_s
+            self.wall[label] += wall_s
             self.bundles[label] += 1
             self.elements[label] += elements
             if timers:
@@ -84,14 +87,16 @@ class StageProfile:
         """The costliest steps, one line each: CPU s, share, bundles (of them timer), elements."""
         total = self.total() or 1e-9
         lines = [
-            f"runner worker CPU {total:.1f} s in {sum(self.bundles.values())} tasks; "
-            "costliest steps:",
-            f"{'cpu s':>7} {'share':>6} {'bundles':>8} {'timer b.':>8} {'elements':>9}  step",
+            f"runner worker CPU {total:.1f} s (wall {sum(self.wall.values()):.1f} s) in "
+            f"{sum(self.bundles.values())} tasks; costliest steps:",
+            f"{'cpu s':>7} {'share':>6} {'wall s':>7} {'bundles':>8} {'timer b.':>8} "
+            f"{'elements':>9}  step",
         ]
         for label, cpu in self.cpu.most_common(top):
             lines.append(
-                f"{cpu:>7.2f} {100 * cpu / total:>5.1f}% {self.bundles[label]:>8} "
-                f"{self.timer_bundles[label]:>8} {self.elements[label]:>9}  {label}"
+                f"{cpu:>7.2f} {100 * cpu / total:>5.1f}% {self.wall[label]:>7.2f} "
+                f"{self.bundles[label]:>8} {self.timer_bundles[label]:>8} "
+                f"{self.elements[label]:>9}  {label}"
             )
         return "\n".join(lines)
 
@@ -99,6 +104,7 @@ class StageProfile:
         return {
             label: {
                 "cpu_s": round(cpu, 3),
+                "wall_s": round(self.wall[label], 3),
                 "bundles": self.bundles[label],
                 "timer_bundles": self.timer_bundles[label],
                 "elements": self.elements[label],

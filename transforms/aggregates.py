@@ -35,7 +35,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.transforms import trigger, window
-from apache_beam.utils.timestamp import Duration
+from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import PaneInfoTiming, WindowedValue
 
 from churnwatch.aggregation import (
@@ -111,39 +111,93 @@ class MergeTalliesFn(TallyFn):
         return tally
 
 
-class _TallyPerBundleFn(beam.DoFn):
-    """A bundle's contributions → one partial Tally per (key, window), for the windowed tally.
+class _PartialTalliesFn(beam.DoFn):
+    """A bundle's contributions → one partial Tally per (key, window), for every window kind.
 
     Why: a streaming runner's GroupAlsoByWindow stores every input of an accumulating
-    window until the window expires (allowed lateness), runs the trigger per input, and
-    the DirectRunner copies each touched key's stored inputs per bundle. One partial per
-    key, window and bundle gives the same panes (a trigger decides once per window and
-    bundle; the window's pane is the merge of everything added) at a fraction of the
-    inputs. A partial carries the earliest timestamp of its contributions (the aggregate
-    windows emit at the window's end, so the timestamp only orders the data).
+    window until the window expires (allowed lateness) and runs the trigger per input;
+    the DirectRunner also copies a key's stored inputs per bundle. One partial per key,
+    window and bundle gives the same panes (a trigger decides once per window and
+    bundle; a pane is the merge of everything added so far) from far fewer inputs. A
+    partial carries the earliest timestamp of its contributions (the windows emit at
+    their end, so the timestamp only orders data).
+
+    Each contribution is added once, to its period's tally (one day), not once per
+    window (1 fixed + 7 sliding); at the end of the bundle each period's tally is merged
+    into the windows that cover it, as the windows' own WindowFns assign them. Exact
+    when every window kind is a whole number of periods
+    (``ComputeAggregates._periods_tile_windows``): all of a period's timestamps then
+    fall in the same windows. Outputs are tagged by kind, already windowed
+    (:class:`_AssignedWindows` keeps the window).
     """
 
+    def __init__(self, windowfns: dict[str, window.WindowFn]) -> None:
+        self.windowfns = windowfns
+        sliding = windowfns["SLIDING"]
+        self.period_us = sliding.period.micros
+        self.offset_us = sliding.offset.micros
+
     def start_bundle(self) -> None:
-        self.partials: dict[tuple, list] = {}
+        self.periods: dict[tuple, list] = {}
 
     def process(
         self,
         item: tuple[tuple[str, str], tuple[str, dict[str, Any]]],
         timestamp=beam.DoFn.TimestampParam,
-        win=beam.DoFn.WindowParam,
     ):
         key, (source, row) = item
-        entry = self.partials.get((key, win))
+        micros = timestamp.micros
+        period = micros - (micros - self.offset_us) % self.period_us
+        entry = self.periods.get((key, period))
         if entry is None:
-            entry = self.partials[(key, win)] = [timestamp, Tally()]
-        elif timestamp < entry[0]:
-            entry[0] = timestamp
+            entry = self.periods[(key, period)] = [micros, Tally()]
+        elif micros < entry[0]:
+            entry[0] = micros
         _ADD[source](entry[1], row)
 
     def finish_bundle(self):
-        for (key, win), (timestamp, tally) in self.partials.items():
-            yield WindowedValue((key, tally), timestamp, [win])
-        self.partials = {}
+        partials: dict[tuple, list] = {}
+        windows_of: dict[tuple, list] = {}
+        for (key, period), (earliest, tally) in self.periods.items():
+            for kind, windowfn in self.windowfns.items():
+                if (kind, period) not in windows_of:
+                    at = window.WindowFn.AssignContext(Timestamp(micros=period))
+                    windows_of[(kind, period)] = windowfn.assign(at)
+                for win in windows_of[(kind, period)]:
+                    entry = partials.get((kind, key, win))
+                    if entry is None:
+                        partials[(kind, key, win)] = [earliest, Tally().merge(tally)]
+                    else:
+                        entry[0] = min(entry[0], earliest)
+                        entry[1].merge(tally)
+        for (kind, key, win), (earliest, tally) in partials.items():
+            yield beam.pvalue.TaggedOutput(
+                kind, WindowedValue((key, tally), Timestamp(micros=earliest), [win])
+            )
+        self.periods = {}
+
+
+class _AssignedWindows(window.NonMergingWindowFn):
+    """Keeps the window an element already has (assigned by :class:`_PartialTalliesFn`).
+
+    WindowInto with it gives a PCollection the windowing strategy (trigger, lateness)
+    of ``windowfn`` without re-assigning windows from timestamps.
+    """
+
+    def __init__(self, windowfn: window.WindowFn) -> None:
+        self.windowfn = windowfn
+
+    def assign(self, context: window.WindowFn.AssignContext):
+        return [context.window]
+
+    def get_window_coder(self):
+        return self.windowfn.get_window_coder()
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.windowfn == other.windowfn
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.windowfn))
 
 
 class _ToAggregateRowFn(beam.DoFn):
@@ -177,6 +231,10 @@ class ComputeAggregates(beam.PTransform):
 
     FIXED windows of ``fixed_days`` and SLIDING windows of ``sliding_days`` every
     ``sliding_period_days``; both with early, on-time and late panes (see module doc).
+    ``precombine_periods`` (when the windows are whole numbers of periods): tally each
+    period once and merge periods into windows, per bundle on a stream
+    (:class:`_PartialTalliesFn`), once per key on bounded input; same rows either way
+    (tests/test_aggregates.py compares them).
     """
 
     def __init__(self, config: AggregateConfig, precombine_periods: bool = True) -> None:
@@ -234,18 +292,28 @@ class ComputeAggregates(beam.PTransform):
                 c.seconds(c.sliding_days), c.seconds(c.sliding_period_days)
             ),
         }
+        trigger_args = self._trigger_args(keyed.is_bounded)
+        # Unbounded: the trigger machinery sees one partial tally per key, window and
+        # bundle (_PartialTalliesFn) instead of every contribution.
+        partials = None
+        if not keyed.is_bounded and self.precombine_periods and self._periods_tile_windows():
+            partials = keyed | "PartialTallies" >> beam.ParDo(
+                _PartialTalliesFn(windowings)
+            ).with_outputs(*windowings)
         rows = []
         for kind, windowfn in windowings.items():
             label = kind.capitalize()
-            windowed = keyed | f"Window{label}" >> beam.WindowInto(
-                windowfn, **self._trigger_args(keyed.is_bounded)
-            )
-            if keyed.is_bounded:
-                tallies = windowed | f"Tally{label}" >> beam.CombinePerKey(TallyFn())
-            else:  # the trigger machinery sees one partial per key, window and bundle
+            if partials is None:
                 tallies = (
-                    windowed
-                    | f"TallyPerBundle{label}" >> beam.ParDo(_TallyPerBundleFn())
+                    keyed
+                    | f"Window{label}" >> beam.WindowInto(windowfn, **trigger_args)
+                    | f"Tally{label}" >> beam.CombinePerKey(TallyFn())
+                )
+            else:
+                tallies = (
+                    partials[kind]
+                    | f"Window{label}"
+                    >> beam.WindowInto(_AssignedWindows(windowfn), **trigger_args)
                     | f"Tally{label}" >> beam.CombinePerKey(MergeTalliesFn())
                 )
             rows.append(
