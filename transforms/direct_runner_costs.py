@@ -39,56 +39,68 @@ import types
 
 from apache_beam.runners.direct import transform_evaluator as _te
 from apache_beam.runners.direct.evaluation_context import DirectUnmergedState
+from apache_beam.transforms import trigger as _trigger
 from apache_beam.transforms import userstate as _userstate
 from apache_beam.transforms.trigger import InMemoryUnmergedState, MergeableStateAdapter
 
 _WINDOW_IDS = MergeableStateAdapter.WINDOW_IDS.tag
 
 
-class _WindowStateOnWrite(dict):
-    """``{window: {tag: values}}`` sharing the committed state's per-window maps until used.
+class _CopiedOnLookup(dict):
+    """``{window: map}`` sharing the committed state's per-window maps until looked up.
 
-    A window's map is copied (its value lists shallowly, as Beam copies them) the first
-    time the bundle looks it up by key: every read and write of Beam's in-memory state
-    goes through ``state[window]``. Iterating (``items()``: the earliest watermark hold)
-    sees the committed maps, which nobody writes: the bundle's writes go to copies, and
-    a failed bundle's copy is dropped, so the committed state stays as it was.
+    A window's map is copied the first time the bundle looks it up by key, and every
+    write of Beam's in-memory state does that (``state[window][tag].append(...)``,
+    ``timers[window][name] = t``, ``timers[window].pop(...)``). Iterating (the earliest
+    watermark hold, the watermark manager's timer scan, which only read) sees the
+    committed maps, which nobody writes: the bundle's writes go to its copies, and a
+    failed bundle's copies are dropped, so the committed state stays as it was.
     """
 
-    def __init__(self, committed: dict) -> None:
+    def __init__(self, committed: dict, copy_map) -> None:
         super().__init__(dict.items(committed))
+        self._copy_map = copy_map  # committed map or None -> the bundle's own map
         self._own: set = set()
 
     def __getitem__(self, window):
         if window not in self._own:
-            shared = dict.get(self, window)
-            own = collections.defaultdict(list)
-            if shared:
-                for tag, values in shared.items():
-                    own[tag] = values[:] if type(values) is list else copy.copy(values)
-            dict.__setitem__(self, window, own)
+            dict.__setitem__(self, window, self._copy_map(dict.get(self, window)))
             self._own.add(window)
         return dict.__getitem__(self, window)
+
+    def __delitem__(self, window) -> None:
+        self._own.discard(window)
+        super().__delitem__(window)
 
     def pop(self, window, *default):
         self._own.discard(window)
         return super().pop(window, *default)
 
 
+def _copy_window_state(tagged: dict | None) -> collections.defaultdict:
+    """A window's ``{tag: values}``, value lists copied shallowly (as Beam copies them)."""
+    own = collections.defaultdict(list)
+    for tag, values in (tagged or {}).items():
+        own[tag] = values[:] if type(values) is list else copy.copy(values)
+    return own
+
+
+def _copy_window_timers(timers: dict | None) -> dict:
+    """A window's ``{(name, domain, tag): Timestamp}``: keys and values are immutable."""
+    return dict(timers or {})
+
+
 def copy_keyed_state(state: InMemoryUnmergedState) -> DirectUnmergedState:
     """What ``InMemoryUnmergedState.copy`` gives a bundle, without copying what it won't touch.
 
-    Timers: ``{window: {(name, domain, tag): Timestamp}}``, each inner map new; windows,
-    names and ``Timestamp``s are immutable, so sharing them is what Beam's deep copy
-    amounted to. The driver's window-id map ``{window: [ids]}``: each list new (merging
-    extends them). Per-window state: copied when the bundle first uses the window
-    (:class:`_WindowStateOnWrite`). Any other global state value (none in Beam 2.77) is
-    deep-copied as before.
+    Per-window state and timers: copied when the bundle first uses the window
+    (:class:`_CopiedOnLookup`); Beam deep-copies every window's timers, although
+    windows, timer names and ``Timestamp``s are immutable. The driver's window-id map
+    ``{window: [ids]}``: each list new (merging extends them). Any other global state
+    value (none in Beam 2.77) is deep-copied as before.
     """
     clone = DirectUnmergedState()
-    clone.timers = collections.defaultdict(
-        dict, {window: dict(timers) for window, timers in state.timers.items()}
-    )
+    clone.timers = _CopiedOnLookup(state.timers, _copy_window_timers)
     clone.global_state = {
         tag: (
             {window: list(ids) for window, ids in value.items()}
@@ -97,7 +109,7 @@ def copy_keyed_state(state: InMemoryUnmergedState) -> DirectUnmergedState:
         )
         for tag, value in state.global_state.items()
     }
-    clone.state = _WindowStateOnWrite(state.state)
+    clone.state = _CopiedOnLookup(state.state, _copy_window_state)
     return clone
 
 
@@ -146,8 +158,33 @@ def cached_is_stateful_dofn(dofn) -> bool:
     return bool(state_specs or timer_specs)
 
 
+_NO_EXTRACTION: dict[tuple, object] = {}
+_NO_EXTRACTION_LOCK = threading.Lock()
+_NO_EXTRACTION_MAX = 4096  # tags x combine fns of the triggers in use: a few dozen
+_uncached_without_extraction = _trigger._CombiningValueStateTag.without_extraction
+
+
+def cached_without_extraction(tag):
+    """``_CombiningValueStateTag.without_extraction``, built once per (name, combine fn).
+
+    Beam defines a new CombineFn class on every call, and the trigger driver calls it on
+    every read and write of combining state (a third of a GroupAlsoByWindow's CPU). The
+    result only wraps the tag's name and combine fn, both unchanged by use.
+    """
+    key = (tag.tag, tag.combine_fn)
+    with _NO_EXTRACTION_LOCK:
+        cached = _NO_EXTRACTION.get(key)
+    if cached is None:
+        cached = _uncached_without_extraction(tag)
+        with _NO_EXTRACTION_LOCK:
+            if len(_NO_EXTRACTION) >= _NO_EXTRACTION_MAX:
+                _NO_EXTRACTION.clear()
+            _NO_EXTRACTION[key] = cached
+    return cached
+
+
 def install() -> None:
-    """Route every ``get_dofn_specs`` / ``is_stateful_dofn`` call through the cache.
+    """Route ``get_dofn_specs`` / ``is_stateful_dofn`` / ``without_extraction`` via caches.
 
     Callers reach them as ``userstate.<name>`` (DoFnSignature, the user-state context,
     ParDo) or by name imported into the DirectRunner's evaluators; both are pointed here.
@@ -156,6 +193,7 @@ def install() -> None:
     for module in (_userstate, _te):
         module.get_dofn_specs = cached_dofn_specs
         module.is_stateful_dofn = cached_is_stateful_dofn
+    _trigger._CombiningValueStateTag.without_extraction = cached_without_extraction
 
 
 install()
