@@ -9,9 +9,11 @@ For each rate, one simulated world is published live to a fresh emulator topic p
 
 * event->row: Pub/Sub publish time (= event time, paced) to the commit of the message's
   row or dead letter (measured by the local read's ack bookkeeping), p50 / p95;
-* event->alert: an alert's ``processed_at`` minus its ``detected_at`` (event time of the
-  deadline or event that raised it), p50 / p95, over alerts detected before the last
-  publish (the drain at the end fires every later deadline at once; not a latency);
+* event->alert: a churn alert's ``processed_at`` minus its ``detected_at`` (event time of
+  the deadline or event that raised it), p50 / p95, at the first emission of each alert
+  revision on the alerts topic (``--alerts_topic``, as the notifier reads it), over
+  alerts detected before the last publish (the drain at the end fires every later
+  deadline at once; not a latency);
 * drain: seconds from the last publish until the pipeline had committed everything.
 
 ``--stages`` also prints the runner worker's CPU per pipeline step (element and timer
@@ -37,15 +39,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.stage_profile import StageProfile
+from churnwatch import schemas
 from churnwatch.clock import now_ms
 from churnwatch.emulator import ensure_topics, running_emulator, subscription_path, topic_path
 from churnwatch.publish import publish_messages
 from churnwatch.simulate import DUPLICATE, SimConfig, simulate
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+from churnwatch.wire import WriterSchemas
 from pipelines import streaming
 from transforms.pubsub_local import local_run, request_stop
 
 PROJECT = "churnwatch-bench"
+CHURN_ALERTS = ("AT_RISK_SILENT", "SILENT_CHURN")
 RESULTS = Path(__file__).parent / "results" / "streaming_capacity.json"
 
 
@@ -56,6 +61,38 @@ def _quantiles(values: list[float]) -> tuple[float | None, float | None]:
         return values[0], values[0]
     cuts = statistics.quantiles(values, n=20)
     return statistics.median(values), cuts[18]
+
+
+def _first_emissions(alerts_topic: str) -> list[tuple[int, int]]:
+    """``(processed_at, detected_at)`` ms of each churn alert revision's first emission.
+
+    Read from the alerts topic, not the table: the table keeps one row per alert id, and a
+    re-emitted revision (the detector re-sends an open episode's alert with a later event)
+    overwrites its ``processed_at``, so there ``processed_at - detected_at`` is not a
+    latency.
+    """
+    from google.cloud import pubsub_v1
+
+    reader = WriterSchemas(schemas.load(schemas.CHURN_ALERT))
+    subscriber = pubsub_v1.SubscriberClient()
+    subscription = subscription_path(PROJECT, alerts_topic + "-sub")
+    first: dict[tuple[str, int], tuple[int, int]] = {}
+    while True:
+        response = subscriber.pull(
+            subscription=subscription, max_messages=1000, timeout=5.0, retry=None
+        )
+        received = list(response.received_messages)
+        if not received:
+            break
+        for r in received:
+            alert, _ = reader.decode(r.message.data, dict(r.message.attributes))
+            if alert["alert_type"] not in CHURN_ALERTS:
+                continue
+            key = (alert["alert_id"], alert["revision"])
+            seen = (alert["processed_at"], alert["detected_at"])
+            first[key] = min(first.get(key, seen), seen)
+        subscriber.acknowledge(subscription=subscription, ack_ids=[r.ack_id for r in received])
+    return list(first.values())
 
 
 def _world(rate: float, seconds: float, seed: int):
@@ -87,9 +124,9 @@ def measure(
 ) -> dict:
     sim = _world(rate, seconds, seed=int(rate))
     suffix = uuid.uuid4().hex[:8]
-    names = {s: f"{s}-cap-{suffix}" for s in ("feedback", "customer")}
+    names = {s: f"{s}-cap-{suffix}" for s in ("feedback", "customer", "alerts")}
     ensure_topics(PROJECT, {n: [f"{n}-sub"] for n in names.values()})
-    topics = {s: topic_path(PROJECT, n) for s, n in names.items()}
+    topics = {s: topic_path(PROJECT, n) for s, n in names.items() if s != "alerts"}
     run_id, db = uuid.uuid4().hex, workdir / f"capacity-{int(rate)}.duckdb"
     for stale in (db, Path(f"{db}.wal")):  # a previous run's dead letters would count
         stale.unlink(missing_ok=True)
@@ -112,6 +149,7 @@ def measure(
                 f"--customer_subscription={subscription_path(PROJECT, names['customer'] + '-sub')}",
                 f"--warehouse=duckdb://{db}",
                 f"--day_seconds={sim.config.day_seconds}",
+                f"--alerts_topic={topic_path(PROJECT, names['alerts'])}",
                 "--idle_stop_seconds=120",  # fallback; the publisher requests the stop
                 *extra_args,
             ],
@@ -122,17 +160,13 @@ def measure(
     stream_end_ms = int((last_publish[0] if last_publish else ended) * 1000)
     run = local_run(run_id)
     rows_p50, rows_p95 = _quantiles(run.commit_latencies)
+    lags = [
+        (processed - detected) / 1000.0
+        for processed, detected in _first_emissions(names["alerts"])
+        if detected <= stream_end_ms
+    ]
     wh = DuckDBWarehouse(db)
     try:
-        lags = [
-            (processed - detected) / 1000.0
-            for processed, detected in wh.query(
-                "SELECT epoch_ms(processed_at), epoch_ms(detected_at) FROM churn_alerts "
-                "WHERE alert_type IN ('AT_RISK_SILENT', 'SILENT_CHURN') "
-                "AND epoch_ms(detected_at) <= ?",
-                [stream_end_ms],
-            )
-        ]
         stored = wh.count("feedback_events") + wh.count("customer_events")
         stored += wh.count("dead_letters")
     finally:
