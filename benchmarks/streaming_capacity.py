@@ -63,8 +63,9 @@ def _quantiles(values: list[float]) -> tuple[float | None, float | None]:
     return statistics.median(values), cuts[18]
 
 
-def _first_emissions(alerts_topic: str) -> list[tuple[int, int]]:
-    """``(processed_at, detected_at)`` ms of each churn alert revision's first emission.
+def _first_emissions(alerts_topic: str) -> list[tuple[int, int, str, int]]:
+    """``(processed_at, detected_at, type, revision)`` of each churn alert revision's first
+    emission (times in epoch ms).
 
     Read from the alerts topic, not the table: the table keeps one row per alert id, and a
     re-emitted revision (the detector re-sends an open episode's alert with a later event)
@@ -76,7 +77,7 @@ def _first_emissions(alerts_topic: str) -> list[tuple[int, int]]:
     reader = WriterSchemas(schemas.load(schemas.CHURN_ALERT))
     subscriber = pubsub_v1.SubscriberClient()
     subscription = subscription_path(PROJECT, alerts_topic + "-sub")
-    first: dict[tuple[str, int], tuple[int, int]] = {}
+    first: dict[tuple[str, int], tuple[int, int, str, int]] = {}
     while True:
         response = subscriber.pull(
             subscription=subscription, max_messages=1000, timeout=5.0, retry=None
@@ -89,7 +90,12 @@ def _first_emissions(alerts_topic: str) -> list[tuple[int, int]]:
             if alert["alert_type"] not in CHURN_ALERTS:
                 continue
             key = (alert["alert_id"], alert["revision"])
-            seen = (alert["processed_at"], alert["detected_at"])
+            seen = (
+                alert["processed_at"],
+                alert["detected_at"],
+                alert["alert_type"],
+                alert["revision"],
+            )
             first[key] = min(first.get(key, seen), seen)
         subscriber.acknowledge(subscription=subscription, ack_ids=[r.ack_id for r in received])
     return list(first.values())
@@ -160,11 +166,8 @@ def measure(
     stream_end_ms = int((last_publish[0] if last_publish else ended) * 1000)
     run = local_run(run_id)
     rows_p50, rows_p95 = _quantiles(run.commit_latencies)
-    lags = [
-        (processed - detected) / 1000.0
-        for processed, detected in _first_emissions(names["alerts"])
-        if detected <= stream_end_ms
-    ]
+    emitted = [e for e in _first_emissions(names["alerts"]) if e[1] <= stream_end_ms]
+    lags = [(processed - detected) / 1000.0 for processed, detected, _, _ in emitted]
     wh = DuckDBWarehouse(db)
     try:
         stored = wh.count("feedback_events") + wh.count("customer_events")
@@ -185,6 +188,10 @@ def measure(
         "event_to_alert_p50_s": alert_p50,
         "event_to_alert_p95_s": alert_p95,
         "alerts": len(lags),
+        "alert_lags": [  # (type, revision, detected at s after the first event, lag s)
+            (kind, revision, (detected - sim.messages[0].publish_at_ms) / 1000.0, lag)
+            for (_, detected, kind, revision), lag in zip(emitted, lags, strict=True)
+        ],
     }
     if stages:
         result["stages"] = profile.as_dict()
