@@ -3,9 +3,10 @@
 The streaming DirectRunner runs every bundle and its own monitor task on worker threads,
 so cProfile on the main thread sees nothing. This wraps the runner's two kinds of task
 (``TransformExecutor.call``: one bundle of one step; ``_MonitorTask.call``: timers,
-scheduling, watermarks) and adds the calling thread's CPU time (``time.thread_time``)
-per step, split into element bundles and timer bundles, so the per-stage cost of a run
-can be printed next to its throughput::
+scheduling, watermarks) and adds the calling thread's CPU time (``time.thread_time``) and
+wall time per step (wall above CPU: waiting on Pub/Sub, DuckDB or the GIL), with its
+element bundles and timer bundles, so the per-stage cost of a run can be printed next to
+its throughput::
 
     with StageProfile() as stages:
         streaming.run(...)

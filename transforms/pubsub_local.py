@@ -3,7 +3,8 @@
 Why not the stock read: the DirectRunner's evaluator pulls 10 messages per request with a
 30 s timeout, and the emulator holds a pull on an empty subscription for ~29 s, so one
 quiet subscription stalls the whole pipeline (measured: 50 messages in 146 s). This read
-pulls up to ``max_messages`` with a short timeout.
+pulls up to ``max_messages`` per bundle with a short timeout, pulling again while pulls come
+back full (:data:`FULL_PAGE`).
 
 Watermark (results must not depend on how fast the machine is)::
 

@@ -62,7 +62,8 @@ def pipeline_io_flags(parser) -> None:
         "--pull_max_messages",
         type=int,
         default=500,
-        help="Local read: messages per pull request.",
+        help="Local read: most messages per bundle, pulled in pages while pulls come back "
+        "full (the emulator returns at most 100 per pull).",
     )
     parser.add_argument(
         "--pull_timeout_seconds",
