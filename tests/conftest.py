@@ -30,6 +30,7 @@ MARKED_FILES = {
         "test_bigquery_schema.py",
         "test_cli.py",
         "test_detection.py",
+        "test_direct_runner_costs.py",
         "test_evaluate.py",
         "test_import_direction.py",
         "test_markers.py",

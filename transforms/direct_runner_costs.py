@@ -1,33 +1,35 @@
-"""What the streaming DirectRunner pays per bundle, and the two costs we cut (same results).
+"""What the streaming DirectRunner pays per bundle, and three costs we cut (same results).
 
 The local streaming run executes on Beam's BundleBasedDirectRunner, whose executor has ONE
 worker thread (``_ExecutorServiceParallelExecutor.NUM_WORKERS = 1``): every bundle of
 every step, every timer firing and the monitor that schedules them take turns on one
-core. Profiled (``benchmarks/streaming_capacity.py --stages``, py-spy over all threads),
-two runner costs grew with the run rather than with the data:
+core. Profiled (``benchmarks/streaming_capacity.py --stages``, py-spy over all threads):
 
 * **Copying a key's window state per bundle.** Before a GroupAlsoByWindow touches a key,
   Beam copies the key's state (``InMemoryUnmergedState.copy``) so a failed bundle leaves
-  the committed state alone, with ``copy.deepcopy`` of its timers and of the driver's
-  window-id map. Both hold one entry per live window, and windows live until end +
-  allowed lateness: with a compressed demo day (0.5 s) and the 60 s lateness floor that
-  is every window of the run, so each bundle deep-copied hundreds of windows,
-  ``Timestamp``s and tuples per key (30% of the runner's CPU at 100 msg/s).
-  :func:`copy_keyed_state` makes the same copy one level deep: windows, timer names and
-  ``Timestamp``s are immutable, so sharing them is what the deep copy amounted to;
-  every container the bundle can mutate (timer maps, window-id lists, state lists) is
-  still new.
+  the committed state alone: ``copy.deepcopy`` of its timers, of the driver's window-id
+  map, and a copy of every window's state lists. All hold one entry per live window, and
+  windows live until end + allowed lateness: with a compressed demo day (0.5 s) and the
+  60 s lateness floor that is every window of the run, so each bundle copied hundreds of
+  windows, ``Timestamp``s and tuples per key (30% of the runner's CPU at 100 msg/s).
+  :func:`copy_keyed_state` copies a window's timers and state when the bundle first uses
+  that window (:class:`_CopiedOnLookup`), sharing the immutable windows, timer names and
+  ``Timestamp``s; every container the bundle writes is still its own.
 * **Re-inspecting each DoFn per bundle.** ``_ParDoEvaluator.start_bundle`` (and the
   scheduler, once per bundle it schedules) asks ``userstate.is_stateful_dofn`` /
   ``get_dofn_specs``, which build an ``inspect.signature`` of every method of the DoFn,
   every time (15% of the runner's CPU). The specs are class-level declarations
   (``StateParam`` / ``TimerParam`` defaults of the DoFn's methods), so
   :func:`cached_dofn_specs` keeps them per DoFn class and method set.
+* **A new CombineFn class per trigger state access.** The trigger driver reads and writes
+  combining state through ``_CombiningValueStateTag.without_extraction``, which defines a
+  class on every call (9%): :func:`cached_without_extraction` builds it once per tag name
+  and combine fn.
 
-Both are installed by importing this module (``transforms.pubsub_local`` does, as it
+All are installed by importing this module (``transforms.pubsub_local`` does, as it
 registers the local read's evaluators). The state copy is used only by the local run's
-GroupAlsoByWindow evaluator; the spec cache serves every caller in the process (the
-specs are the same, only computed once).
+GroupAlsoByWindow evaluator; the two caches serve every caller in the process (the values
+are the same, only computed once).
 """
 
 from __future__ import annotations
