@@ -18,7 +18,7 @@ Inputs (a dict of PCollections; element timestamps must be the rows' ``occurred_
 Output: FeedbackAggregate row dicts (schemas/feedback_aggregate.avsc), one per
 (window kind, window, dimension, value) **per pane**. Panes accumulate, so every pane is
 the full row so far, and the warehouse keeps one row per window key (upsert, the highest
-``pane_index`` wins)::
+``updated_at`` wins: the latest pane written, also after a warm start rebuilt the window)::
 
     event time ──[ window ]──────────── watermark passes end ────── + allowed lateness ──>
     panes:       EARLY EARLY ...        ON_TIME                  LATE  LATE ...  (dropped after)
@@ -144,10 +144,17 @@ class ComputeAggregates(beam.PTransform):
     ``sliding_period_days``; both with early, on-time and late panes (see module doc).
     """
 
-    def __init__(self, config: AggregateConfig, precombine_periods: bool = True) -> None:
+    def __init__(
+        self,
+        config: AggregateConfig,
+        precombine_periods: bool = True,
+        windows_from_ms: int | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.precombine_periods = precombine_periods
+        # warm start (churnwatch/warm_start.py): windows starting earlier are not this run's
+        self.windows_from_ms = windows_from_ms
 
     def _trigger_args(self, bounded: bool) -> dict[str, Any]:
         c = self.config
@@ -202,10 +209,15 @@ class ComputeAggregates(beam.PTransform):
         rows = []
         for kind, windowfn in windowings.items():
             label = kind.capitalize()
+            windowed = keyed | f"Window{label}" >> beam.WindowInto(
+                windowfn, **self._trigger_args(keyed.is_bounded)
+            )
+            if self.windows_from_ms is not None:
+                windowed = windowed | f"OnlyWindowsFrom{label}" >> beam.ParDo(
+                    _WindowsFromFn(self.windows_from_ms)
+                )
             rows.append(
-                keyed
-                | f"Window{label}"
-                >> beam.WindowInto(windowfn, **self._trigger_args(keyed.is_bounded))
+                windowed
                 | f"Tally{label}" >> beam.CombinePerKey(TallyFn())
                 | f"Row{label}" >> beam.ParDo(_ToAggregateRowFn(kind))
                 # Rows carry their window in their columns; the sink needs no windowing,
@@ -243,10 +255,32 @@ class ComputeAggregates(beam.PTransform):
             keyed
             | "KeyByPeriod" >> beam.ParDo(_KeyByPeriodFn(period_us))
             | "TallyPeriods" >> beam.CombinePerKey(PartialTallyFn())
-            | "PeriodsToWindows" >> beam.FlatMap(_period_windows, period_us, sizes_us)
+            | "PeriodsToWindows"
+            >> beam.FlatMap(
+                _period_windows,
+                period_us,
+                sizes_us,
+                None if self.windows_from_ms is None else self.windows_from_ms * 1000,
+            )
             | "MergePeriods" >> beam.CombinePerKey(MergeTalliesFn())
             | "BoundedRows" >> beam.Map(_bounded_row)
         )
+
+
+class _WindowsFromFn(beam.DoFn):
+    """Drops contributions to windows that start before ``windows_from_ms``.
+
+    After a warm start this run holds the stored rows since a cut-off only; a window
+    starting earlier would be re-emitted from part of its rows and overwrite its stored,
+    complete value. Such windows had closed before the cut-off was taken.
+    """
+
+    def __init__(self, windows_from_ms: int) -> None:
+        self.windows_from_us = windows_from_ms * 1000
+
+    def process(self, item, win=beam.DoFn.WindowParam):
+        if win.start.micros >= self.windows_from_us:
+            yield item
 
 
 class _KeyByPeriodFn(beam.DoFn):
@@ -259,8 +293,9 @@ class _KeyByPeriodFn(beam.DoFn):
         yield (key, micros - micros % self.period_us), contribution
 
 
-def _period_windows(item, period_us: int, sizes_us: dict[str, int]):
-    """A period's tally → ``((kind, start, end, dimension, value), tally)`` per window."""
+def _period_windows(item, period_us: int, sizes_us: dict[str, int], from_us: int | None):
+    """A period's tally → ``((kind, start, end, dimension, value), tally)`` per window
+    (windows starting before ``from_us`` left out, as :class:`_WindowsFromFn` does)."""
     (key, period_start), tally = item
     for kind, size in sizes_us.items():
         if kind == "FIXED":
@@ -268,7 +303,8 @@ def _period_windows(item, period_us: int, sizes_us: dict[str, int]):
         else:  # every sliding window that covers the period
             starts = [period_start - k * period_us for k in range(size // period_us)]
         for start in starts:
-            yield (kind, start, start + size, *key), tally
+            if from_us is None or start >= from_us:
+                yield (kind, start, start + size, *key), tally
 
 
 def _bounded_row(item) -> dict[str, Any]:
