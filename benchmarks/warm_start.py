@@ -6,8 +6,9 @@ For each size, a simulated world's events are written to a fresh DuckDB warehous
 previous run would have left them, alerts included: the backfill writes them), then the
 real streaming pipeline (BundleBasedDirectRunner, emulator, nothing to read) starts on it
 and drains at once. Printed per size and ``--warm_start`` on / off: stored events, seconds
-from start to drained, CPU seconds of the process. The difference is what restoring the
-state costs. Numbers are printed (and written to benchmarks/results/warm_start.json),
+from start to drained, CPU seconds of the process, and how many stored alerts the start
+changed (a replay that re-raised what was stored would show here). The difference between
+on and off is what restoring the state costs. Numbers are printed (and written to benchmarks/results/warm_start.json),
 never asserted.
 """
 
@@ -55,6 +56,7 @@ def start_on(db: Path, warm: str) -> dict:
     ensure_topics(PROJECT, {n: [f"{n}-sub"] for n in names.values()})
     copy = db.with_name(f"{db.stem}-{warm}.duckdb")
     copy.write_bytes(db.read_bytes())
+    before = _alert_revisions(copy)
     cpu, wall = _cpu_s(), time.monotonic()
     streaming.run(
         [
@@ -71,12 +73,23 @@ def start_on(db: Path, warm: str) -> dict:
         events = wh.count("feedback_events") + wh.count("customer_events")
     finally:
         wh.close()
+    after = _alert_revisions(copy)
     return {
         "warm_start": warm,
         "stored_events": events,
         "start_to_drained_s": round(time.monotonic() - wall, 1),
         "cpu_s": round(_cpu_s() - cpu, 1),
+        "stored_alerts": len(before),
+        "alerts_changed_by_the_restart": len(after - before),
     }
+
+
+def _alert_revisions(db: Path) -> set[tuple]:
+    wh = DuckDBWarehouse(db)
+    try:
+        return set(wh.query("SELECT alert_id, revision FROM churn_alerts"))
+    finally:
+        wh.close()
 
 
 def main() -> int:
@@ -87,7 +100,10 @@ def main() -> int:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     results = []
-    print(f"{'customers':>9} {'events':>8} {'warm':>5} {'start->drained s':>17} {'cpu s':>6}")
+    print(
+        f"{'customers':>9} {'events':>8} {'warm':>5} {'start->drained s':>17} {'cpu s':>6} "
+        f"{'alerts':>7} {'changed':>8}"
+    )
     with running_emulator():
         for customers in (int(c) for c in args.customers.split(",")):
             print(f"writing the history of {customers} customers ...", flush=True)
@@ -97,7 +113,8 @@ def main() -> int:
                 results.append(r)
                 print(
                     f"{customers:>9} {r['stored_events']:>8} {warm:>5} "
-                    f"{r['start_to_drained_s']:>17} {r['cpu_s']:>6}",
+                    f"{r['start_to_drained_s']:>17} {r['cpu_s']:>6} "
+                    f"{r['stored_alerts']:>7} {r['alerts_changed_by_the_restart']:>8}",
                     flush=True,
                 )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
