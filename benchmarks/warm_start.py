@@ -8,8 +8,8 @@ real streaming pipeline (BundleBasedDirectRunner, emulator, nothing to read) sta
 and drains at once. Printed per size and ``--warm_start`` on / off: stored events, seconds
 from start to drained, CPU seconds of the process, and how many stored alerts the start
 changed (a replay that re-raised what was stored would show here). The difference between
-on and off is what restoring the state costs. Numbers are printed (and written to benchmarks/results/warm_start.json),
-never asserted.
+on and off is what restoring the state costs. Numbers are printed (and written to
+benchmarks/results/warm_start.json), never asserted.
 """
 
 from __future__ import annotations

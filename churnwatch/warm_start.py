@@ -21,7 +21,7 @@ all of its rows. Every window still open at ``T`` (end + lateness > T) starts af
 may have left without their final pane. A window starting earlier would see only part of
 its rows, so this run emits nothing for it (``ComputeAggregates(windows_from_ms=...)``).
 
-This module is the pure part (the plan and the queries, both warehouses); the DoFns that
+This module plans and reads (both warehouses, no Beam); the DoFns that
 read and hand the state to each shard live in ``transforms/warm_start.py``.
 """
 
@@ -133,19 +133,29 @@ class BigQueryState:
         self.client = client
         self.project, self.dataset = project, dataset
 
-    def _scan(self, table: str) -> Iterator[dict[str, Any]]:
+    def _scan(self, table: str, only: tuple[str, ...] = ()) -> Iterator[dict[str, Any]]:
+        """Every row of ``table`` (or its ``only`` columns), values as the flow carries them."""
         from google.cloud.bigquery import SchemaField
 
         from churnwatch.warehouse.bigquery import table_schema
 
         spec = schemas.table(table)
-        fields = [SchemaField.from_api_repr(f) for f in table_schema(spec)["fields"]]
+        columns = [c for c in spec.columns if not only or c.name in only]
+        fields = [
+            SchemaField.from_api_repr(f)
+            for f in table_schema(spec)["fields"]
+            if not only or f["name"] in only
+        ]
         table_id = f"{self.project}.{self.dataset}.{table}"
         for row in self.client.list_rows(table_id, selected_fields=fields):
-            yield {c.name: _from_client(c, row.get(c.name)) for c in spec.columns}
+            yield {c.name: _from_client(c, row.get(c.name)) for c in columns}
 
     def newest_event_ms(self) -> int | None:
-        times = [r["occurred_at"] for t in EVENT_TABLES.values() for r in self._scan(t)]
+        times = [
+            r["occurred_at"]
+            for t in EVENT_TABLES.values()
+            for r in self._scan(t, only=("occurred_at",))
+        ]
         return max(times, default=None)
 
     def events(self, source: str, since_ms: int | None = None) -> Iterator[dict[str, Any]]:
@@ -158,7 +168,9 @@ class BigQueryState:
 
     def alert_revisions(self) -> list[tuple[str, str, int]]:
         highest: dict[tuple[str, str], int] = {}
-        for row in self._scan("churn_alerts"):
+        for row in self._scan(
+            "churn_alerts", only=("alert_id", "alert_type", "customer_id", "revision")
+        ):
             if row["alert_type"] in DETECTOR_ALERTS:
                 key = (row["customer_id"], row["alert_id"])
                 highest[key] = max(highest.get(key, -1), int(row["revision"]))
