@@ -102,9 +102,9 @@ class ChurnwatchFlow(beam.PTransform):
     table and window).
 
     With a warm start the stored rows rebuild state and are never output again: dedupe
-    and the detector get their shards' stored ids and history, the aggregates (and the
-    revenue lookup behind them) the rows of the windows still open; spikes and stream
-    quality see live rows only.
+    and the detector get their shards' stored ids and history, the aggregates and issue
+    spikes (and the revenue lookup behind them) the rows of the windows still open and of
+    the spike baselines; stream quality sees live rows only.
     """
 
     def __init__(self, config: FlowConfig) -> None:
@@ -156,7 +156,7 @@ class ChurnwatchFlow(beam.PTransform):
             )
             outputs["alerts"] = tracked["alerts"]
             outputs["churn_outcomes"] = tracked["outcomes"]
-        windows_from_ms = None
+        windows_from_ms = spike_warm = None
         window_feedback, window_customer, revenue_customer = feedback, customer, customer
         if stored:  # the rows of the windows still open, and what revenue was before them
             window_feedback = (feedback, stored[RECENT["feedback"]]) | "WithStoredFeedback" >> (
@@ -169,9 +169,9 @@ class ChurnwatchFlow(beam.PTransform):
                 window_customer,
                 stored[REVENUE_SEED],
             ) | "WithStoredRevenue" >> beam.Flatten()
-            windows_from_ms = c.warm_start.windows_from_ms
+            windows_from_ms, spike_warm = c.warm_start.windows_from_ms, c.warm_start.spikes
         revenue = {
-            "feedback": feedback,
+            "feedback": window_feedback,  # problem reports, for the spike windows
             "customer": revenue_customer,
         } | "AttachAnnualRevenue" >> AttachAnnualRevenue(is_problem_report, c.dedupe_shards)
         aggregate_inputs = {
@@ -185,7 +185,9 @@ class ChurnwatchFlow(beam.PTransform):
             c.aggregates, windows_from_ms=windows_from_ms
         )
         policy = c.spike_policy or (c.tracking.policy if c.tracking else RoutingPolicy.load())
-        spikes = revenue["reports"] | "DetectIssueSpikes" >> DetectIssueSpikes(c.spikes, policy)
+        spikes = revenue["reports"] | "DetectIssueSpikes" >> DetectIssueSpikes(
+            c.spikes, policy, windows_from_ms, spike_warm
+        )
         outputs["spike_alerts"] = spikes["alerts"]
         if c.quality is not None:
             rows = {"feedback_events": feedback, "customer_events": customer}

@@ -77,14 +77,17 @@ def warm_start_plan(options: ChurnwatchOptions) -> WarmStartPlan | None:
     if options.warm_start != "on":
         return None
     found = warm_start.plan(
-        options.warehouse, options.aggregate_config(), options.dedupe_ttl_seconds
+        options.warehouse,
+        options.aggregate_config(),
+        options.dedupe_ttl_seconds,
+        options.spike_config(),
     )
     if found.empty:
         logging.info("warm start: the warehouse holds no events yet; starting empty")
     else:
         logging.info(
             "warm start: restoring state from the warehouse (newest event %s; aggregate "
-            "windows from %s are rebuilt)",
+            "and spike windows from %s are rebuilt)",
             _utc(found.newest_ms),
             _utc(found.windows_from_ms),
         )

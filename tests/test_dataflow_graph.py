@@ -63,7 +63,11 @@ def dry_run():
     churn = options.view_as(ChurnwatchOptions)
     # a job replacing an earlier one: the warehouse holds events (the plan is read at launch)
     warm = WarmStartPlan.for_newest(
-        churn.warehouse, 1_764_000_000_000, churn.aggregate_config(), ttl_ms=3_600_000
+        churn.warehouse,
+        1_764_000_000_000,
+        churn.aggregate_config(),
+        ttl_ms=3_600_000,
+        spikes=churn.spike_config(),
     )
     build_pipeline(pipeline, churn, "graph-test", warm)
     result = pipeline.run()
@@ -104,6 +108,8 @@ def test_a_new_job_reads_its_state_back_from_the_warehouse_on_a_worker(dry_run):
         "Churnwatch/TrackCustomers/WithStoredHistory",
         "Churnwatch/WithStoredFeedback",
         "Churnwatch/WithStoredRevenue",
+        "Churnwatch/ComputeAggregates/OnlyWindowsFromFixed",
+        "Churnwatch/DetectIssueSpikes/OnlyWindowsFrom",
     ):
         assert consumer in names, consumer
 

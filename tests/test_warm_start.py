@@ -6,6 +6,7 @@ import pytest
 
 from churnwatch import warm_start
 from churnwatch.aggregation import AggregateConfig
+from churnwatch.spikes import SpikeConfig
 from churnwatch.warehouse import prepare_warehouse
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
 from tests.helpers import at_risk_alert, customer, feedback
@@ -47,6 +48,34 @@ def test_cut_offs_follow_the_newest_stored_event(warehouse):
     assert plan.dedupe_from_ms == newest - 3_600_000
 
 
+def test_the_spike_plan_knows_reported_topics_and_stored_spike_episodes(warehouse):
+    url, wh = warehouse
+    spikes = SpikeConfig(window_days=2, period_days=1, allowed_lateness_days=3)
+    newest = T0 + 40 * DAY_MS
+    wh.upsert(
+        "feedback_events",
+        [
+            {**feedback("f1", occurred_at=T0, kind="COMPLAINT", topic="login"), **META},
+            {**feedback("f2", occurred_at=newest, kind="COMPLAINT", topic="billing"), **META},
+            {**feedback("f3", occurred_at=T0, kind="PRAISE", topic="speed"), **META},
+        ],
+    )
+    spike = {**alert("s1", 0, "ISSUE_SPIKE"), "customer_id": None, "topic": "login"}
+    wh.upsert("churn_alerts", [{**spike, "detected_at": newest - 5 * DAY_MS}])
+    plan = warm_start.plan(url, AggregateConfig(), 3600, spikes)
+    windows_from, decide_from = warm_start.spike_cut_offs(newest, spikes)
+    # decide_from = T - lateness - 2 windows; the baseline (14 periods) needs 15 days more
+    assert decide_from == newest - (3 + 4) * DAY_MS
+    assert windows_from == decide_from - (2 + 13) * DAY_MS
+    assert plan.windows_from_ms == min(windows_from, newest - (3 + 14) * DAY_MS)
+    assert plan.spikes.decide_from_ms == plan.windows_from_ms + (2 + 13) * DAY_MS
+    window = 2 * DAY_MS
+    # only complaints reported before the cut-off (+ a window) make a topic "known"
+    assert plan.spikes.first_end == {"login": plan.windows_from_ms + window}
+    end = newest - 5 * DAY_MS
+    assert plan.spikes.episodes == {"login": [(end - window, end)]}
+
+
 def test_stored_events_come_back_as_the_flow_carries_them(warehouse):
     url, wh = warehouse
     written = {**feedback("f1", occurred_at=T0, nps_score=3, topic="login"), **META}
@@ -86,12 +115,18 @@ def test_bigquery_gives_the_same_state_as_duckdb_from_its_append_only_tables(
     project, dataset = "churnwatch-test", "churnwatch"
     written = {
         "feedback_events": [
-            {**feedback("f1", occurred_at=T0, topic="login"), **META},
-            {**feedback("f1", occurred_at=T0, topic="login"), **META},  # redelivered
+            {**feedback("f1", occurred_at=T0, kind="COMPLAINT", topic="login"), **META},
+            # the same event again: a redelivery BigQuery appended
+            {**feedback("f1", occurred_at=T0, kind="COMPLAINT", topic="login"), **META},
             {**feedback("f2", customer_id="C2", occurred_at=T0 + DAY_MS), **META},
         ],
         "customer_events": [{**customer("c1", occurred_at=T0 + 2 * DAY_MS), **META}],
-        "churn_alerts": [alert("a1", 0), alert("a1", 1), alert("a2", 0, "SILENT_CHURN")],
+        "churn_alerts": [
+            alert("a1", 0),
+            alert("a1", 1),
+            alert("a2", 0, "SILENT_CHURN"),
+            {**alert("s1", 0, "ISSUE_SPIKE"), "customer_id": None, "topic": "login"},
+        ],
     }
     url, duck = warehouse
     for table, rows in written.items():
@@ -123,6 +158,9 @@ def test_bigquery_gives_the_same_state_as_duckdb_from_its_append_only_tables(
         assert [r["event_id"] for r in bigquery.events("feedback", since_ms=T0 + 1)] == ["f2"]
         assert sorted(bigquery.alert_revisions()) == sorted(duckdb.alert_revisions())
         assert sorted(bigquery.alert_revisions()) == [("C1", "a1", 1), ("C1", "a2", 0)]
+        assert bigquery.spike_alerts() == duckdb.spike_alerts() == [("login", T0)]
+        assert bigquery.topics_reported_before(T0 + 1) == {"login"}
+        assert duckdb.topics_reported_before(T0 + 1) == {"login"}
         data_calls = [path for method, path, _ in server.requests if path.endswith("/data")]
         jobs = [p for _m, p, _ in server.requests if "/jobs" in p or "/queries" in p]
         assert data_calls and not jobs  # tabledata.list only: no query job

@@ -46,6 +46,7 @@ from churnwatch.aggregation import (
     dimension_keys,
 )
 from churnwatch.clock import now_ms
+from transforms.warm_start import KeepWindowsFrom
 
 FEEDBACK, CUSTOMER, CHURN_REVENUE, OUTCOME = "f", "c", "r", "o"
 _ADD = {
@@ -214,7 +215,7 @@ class ComputeAggregates(beam.PTransform):
             )
             if self.windows_from_ms is not None:
                 windowed = windowed | f"OnlyWindowsFrom{label}" >> beam.ParDo(
-                    _WindowsFromFn(self.windows_from_ms)
+                    KeepWindowsFrom(self.windows_from_ms)
                 )
             rows.append(
                 windowed
@@ -267,22 +268,6 @@ class ComputeAggregates(beam.PTransform):
         )
 
 
-class _WindowsFromFn(beam.DoFn):
-    """Drops contributions to windows that start before ``windows_from_ms``.
-
-    After a warm start this run holds the stored rows since a cut-off only; a window
-    starting earlier would be re-emitted from part of its rows and overwrite its stored,
-    complete value. Such windows had closed before the cut-off was taken.
-    """
-
-    def __init__(self, windows_from_ms: int) -> None:
-        self.windows_from_us = windows_from_ms * 1000
-
-    def process(self, item, win=beam.DoFn.WindowParam):
-        if win.start.micros >= self.windows_from_us:
-            yield item
-
-
 class _KeyByPeriodFn(beam.DoFn):
     def __init__(self, period_us: int) -> None:
         self.period_us = period_us
@@ -295,7 +280,7 @@ class _KeyByPeriodFn(beam.DoFn):
 
 def _period_windows(item, period_us: int, sizes_us: dict[str, int], from_us: int | None):
     """A period's tally → ``((kind, start, end, dimension, value), tally)`` per window
-    (windows starting before ``from_us`` left out, as :class:`_WindowsFromFn` does)."""
+    (windows starting before ``from_us`` left out, as :class:`KeepWindowsFrom` does)."""
     (key, period_start), tally = item
     for kind, size in sizes_us.items():
         if kind == "FIXED":

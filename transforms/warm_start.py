@@ -98,6 +98,22 @@ class _ReadStoredStateFn(beam.DoFn):
             yield beam.pvalue.TaggedOutput(TRACKING, (shard, histories[shard]))
 
 
+class KeepWindowsFrom(beam.DoFn):
+    """Drops elements in windows that start before ``windows_from_ms`` (after a warm start).
+
+    The run holds the stored rows since a cut-off only: a window starting earlier would
+    be emitted from part of its rows and overwrite its stored, complete value (aggregates)
+    or count too few reporters (spikes). Such windows closed before the cut-off was taken.
+    """
+
+    def __init__(self, windows_from_ms: int) -> None:
+        self.windows_from_us = windows_from_ms * 1000
+
+    def process(self, item, win=beam.DoFn.WindowParam):
+        if win.start.micros >= self.windows_from_us:
+            yield item
+
+
 def _revenue_change(row: dict[str, Any]) -> bool:
     return row.get("monthly_revenue") is not None and row.get("type") not in CHURN_TYPES
 
