@@ -16,6 +16,7 @@ from churnwatch.aggregation import AggregateConfig
 from churnwatch.quality.config import STREAM_TABLES, QualityConfig
 from churnwatch.routing import RoutingPolicy
 from churnwatch.spikes import SpikeConfig
+from churnwatch.warm_start import WarmStartPlan
 from transforms.aggregates import ComputeAggregates
 from transforms.customer_revenue import AttachAnnualRevenue
 from transforms.decode import DecodeAndValidate
@@ -23,6 +24,7 @@ from transforms.dedupe import DropDuplicates
 from transforms.quality import ValidateWindows
 from transforms.spikes import DetectIssueSpikes, is_problem_report
 from transforms.track_customers import TrackCustomers, TrackingSetup
+from transforms.warm_start import DEDUPE, RECENT, REVENUE_SEED, TRACKING, ReadStoredState
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class FlowConfig:
     quality: QualityConfig | None = None  # None: no expectation suites on the stream
     # Called with the message ids of dropped duplicates (a local run acks them); picklable.
     on_duplicate: Callable | None = None
+    # None: start empty; else restore state from the warehouse (churnwatch/warm_start.py)
+    warm_start: WarmStartPlan | None = None
 
     def __post_init__(self) -> None:
         if self.dedupe_ttl_seconds <= 0 or self.dedupe_shards <= 0 or self.day_seconds <= 0:
@@ -96,6 +100,11 @@ class ChurnwatchFlow(beam.PTransform):
     ``quality_results`` (QualityResult rows, one per expectation, window and pane of each
     event table) and ``quality_alerts`` (DATA_QUALITY ChurnAlert rows, one per failing
     table and window).
+
+    With a warm start the stored rows rebuild state and are never output again: dedupe
+    and the detector get their shards' stored ids and history, the aggregates and issue
+    spikes (and the revenue lookup behind them) the rows of the windows still open and of
+    the spike baselines; stream quality sees live rows only.
     """
 
     def __init__(self, config: FlowConfig) -> None:
@@ -117,11 +126,23 @@ class ChurnwatchFlow(beam.PTransform):
             c.writer_schemas_dir,
             c.future_tolerance_seconds,
         )
+        stored = {}
+        if c.warm_start is not None:
+            tracking_shards = c.tracking.num_shards if c.tracking is not None else 1
+            stored = feedback_messages.pipeline | "WarmStart" >> ReadStoredState(
+                c.warm_start, c.dedupe_shards, tracking_shards
+            )
         feedback = feedback | "DropDuplicateFeedback" >> DropDuplicates(
-            c.dedupe_ttl_seconds, c.dedupe_shards, on_drop=c.on_duplicate
+            c.dedupe_ttl_seconds,
+            c.dedupe_shards,
+            on_drop=c.on_duplicate,
+            stored=stored.get(DEDUPE["feedback"]),
         )
         customer = customer | "DropDuplicateCustomer" >> DropDuplicates(
-            c.dedupe_ttl_seconds, c.dedupe_shards, on_drop=c.on_duplicate
+            c.dedupe_ttl_seconds,
+            c.dedupe_shards,
+            on_drop=c.on_duplicate,
+            stored=stored.get(DEDUPE["customer"]),
         )
         dead_letters = (feedback_dead, customer_dead) | "AllDeadLetters" >> beam.Flatten()
         outputs = {
@@ -130,24 +151,43 @@ class ChurnwatchFlow(beam.PTransform):
             "dead_letters": dead_letters,
         }
         if c.tracking is not None:
-            tracked = (feedback, customer) | "TrackCustomers" >> TrackCustomers(c.tracking)
+            tracked = (feedback, customer) | "TrackCustomers" >> TrackCustomers(
+                c.tracking, stored=stored.get(TRACKING)
+            )
             outputs["alerts"] = tracked["alerts"]
             outputs["churn_outcomes"] = tracked["outcomes"]
-        revenue = {"feedback": feedback, "customer": customer} | "AttachAnnualRevenue" >> (
-            AttachAnnualRevenue(is_problem_report, c.dedupe_shards)
-        )
+        windows_from_ms = spike_warm = None
+        window_feedback, window_customer, revenue_customer = feedback, customer, customer
+        if stored:  # the rows of the windows still open, and what revenue was before them
+            window_feedback = (feedback, stored[RECENT["feedback"]]) | "WithStoredFeedback" >> (
+                beam.Flatten()
+            )
+            window_customer = (customer, stored[RECENT["customer"]]) | "WithStoredCustomer" >> (
+                beam.Flatten()
+            )
+            revenue_customer = (
+                window_customer,
+                stored[REVENUE_SEED],
+            ) | "WithStoredRevenue" >> beam.Flatten()
+            windows_from_ms, spike_warm = c.warm_start.windows_from_ms, c.warm_start.spikes
+        revenue = {
+            "feedback": window_feedback,  # problem reports, for the spike windows
+            "customer": revenue_customer,
+        } | "AttachAnnualRevenue" >> AttachAnnualRevenue(is_problem_report, c.dedupe_shards)
         aggregate_inputs = {
-            "feedback": feedback,
-            "customer": customer,
+            "feedback": window_feedback,
+            "customer": window_customer,
             "churn_revenue": revenue["churn"],
         }
         if "churn_outcomes" in outputs:  # silent / vocal churn counts need the detector
             aggregate_inputs["outcomes"] = outputs["churn_outcomes"]
         outputs["aggregates"] = aggregate_inputs | "ComputeAggregates" >> ComputeAggregates(
-            c.aggregates
+            c.aggregates, windows_from_ms=windows_from_ms
         )
         policy = c.spike_policy or (c.tracking.policy if c.tracking else RoutingPolicy.load())
-        spikes = revenue["reports"] | "DetectIssueSpikes" >> DetectIssueSpikes(c.spikes, policy)
+        spikes = revenue["reports"] | "DetectIssueSpikes" >> DetectIssueSpikes(
+            c.spikes, policy, windows_from_ms, spike_warm
+        )
         outputs["spike_alerts"] = spikes["alerts"]
         if c.quality is not None:
             rows = {"feedback_events": feedback, "customer_events": customer}

@@ -18,17 +18,26 @@ import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from churnwatch import warm_start
 from churnwatch.warehouse import prepare_warehouse
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+from churnwatch.warm_start import WarmStartPlan
 from pipelines.flow import ChurnwatchFlow, FlowConfig
 from pipelines.options import ChurnwatchOptions, is_dataflow, validate_dataflow
 from transforms.alerts_io import PublishAlerts
 from transforms.pubsub_io import ReadMessages
-from transforms.pubsub_local import AckOnCommit, finish_run, request_stop, wait_until_drained
+from transforms.pubsub_local import (
+    AckOnCommit,
+    finish_run,
+    hold_after_restart,
+    request_stop,
+    wait_until_drained,
+)
 from transforms.warehouse_io import WriteToWarehouse
 
 #: PCollection name -> warehouse table.
@@ -63,7 +72,38 @@ def write_outputs(outputs: dict, options: ChurnwatchOptions, on_commit=None) -> 
             )
 
 
-def build_pipeline(p: beam.Pipeline, options: ChurnwatchOptions, run_id: str) -> dict:
+def warm_start_plan(options: ChurnwatchOptions) -> WarmStartPlan | None:
+    """With ``--warm_start=on``: the cut-offs from the newest event the warehouse holds."""
+    if options.warm_start != "on":
+        return None
+    found = warm_start.plan(
+        options.warehouse,
+        options.aggregate_config(),
+        options.dedupe_ttl_seconds,
+        options.spike_config(),
+    )
+    if found.empty:
+        logging.info("warm start: the warehouse holds no events yet; starting empty")
+    else:
+        logging.info(
+            "warm start: restoring state from the warehouse (newest event %s; aggregate "
+            "and spike windows from %s are rebuilt)",
+            _utc(found.newest_ms),
+            _utc(found.windows_from_ms),
+        )
+    return found
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
+
+
+def build_pipeline(
+    p: beam.Pipeline,
+    options: ChurnwatchOptions,
+    run_id: str,
+    warm: WarmStartPlan | None = None,
+) -> dict:
     """Wire sources → flow → sinks; returns the flow's outputs (for tests)."""
     binding = options.read_binding()
 
@@ -85,7 +125,7 @@ def build_pipeline(p: beam.Pipeline, options: ChurnwatchOptions, run_id: str) ->
     # Locally, a message is acked once its row or dead letter is committed (or its
     # duplicate dropped); Dataflow's own read acks after its checkpoint.
     ack = AckOnCommit(run_id) if binding == "local" else None
-    config = replace(FlowConfig.from_options(options), on_duplicate=ack)
+    config = replace(FlowConfig.from_options(options), on_duplicate=ack, warm_start=warm)
     outputs = messages | "Churnwatch" >> ChurnwatchFlow(config)
     write_outputs(outputs, options, on_commit=ack)
     if options.alerts_topic:
@@ -123,13 +163,16 @@ def run(argv: Sequence[str] | None = None, run_id: str | None = None):
     run_id = run_id or uuid.uuid4().hex
     churn_options = options.view_as(ChurnwatchOptions)
     prepare_warehouse(churn_options.warehouse)
+    warm = warm_start_plan(churn_options)
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, churn_options, run_id)
+    build_pipeline(pipeline, churn_options, run_id, warm)
     local = churn_options.read_binding() == "local"
     if local and churn_options.stream_quality == "on":
         from churnwatch.quality.gx_runner import prefetch
 
         prefetch()  # GX import overlaps the runner's start, not the first window
+    if local and warm is not None and not warm.empty:
+        hold_after_restart(run_id)  # a killed predecessor's leased messages come back
     result = pipeline.run()
     if local:
         previous = signal.getsignal(signal.SIGINT)

@@ -1,8 +1,9 @@
 """A loopback BigQuery REST endpoint for the real client and Beam's real BigQuery sink.
 
 It answers the calls our code makes (dataset and table inserts, ``insertAll`` streaming
-inserts) and the OAuth token exchange, records every request, and refuses streaming rows
-the way BigQuery does: per row, with ``insertErrors``. Pointed at with
+inserts, ``tabledata.list`` of what was inserted) and the OAuth token exchange, records
+every request, and refuses streaming rows the way BigQuery does: per row, with
+``insertErrors``. Pointed at with
 ``BIGQUERY_EMULATOR_HOST`` and a service-account key file whose ``token_uri`` is this
 server, so nothing in the client or in Beam is replaced.
 """
@@ -14,14 +15,17 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 PREFIX = "/bigquery/v2/projects/"
 INSERT_ALL = re.compile(
     r"^/bigquery/v2/projects/([^/]+)/datasets/([^/]+)/tables/([^/]+)/insertAll$"
 )
+TABLE_DATA = re.compile(r"^(/bigquery/v2/projects/[^/]+/datasets/[^/]+/tables/([^/]+))/data$")
 
 
 class LoopbackBigQuery:
@@ -74,7 +78,9 @@ class LoopbackBigQuery:
         )
         return path
 
-    def _answer(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+    def _answer(
+        self, method: str, path: str, body: Any, query: dict[str, list[str]] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         with self._lock:
             self.requests.append((method, path, body))
         if path == "/token":
@@ -86,6 +92,9 @@ class LoopbackBigQuery:
         match = INSERT_ALL.match(path)
         if match:
             return 200, self._insert_all(match.group(3), body)
+        match = TABLE_DATA.match(path)
+        if match and method == "GET":
+            return self._table_data(match.group(1), match.group(2), query or {})
         if method == "GET":  # datasets.get / tables.get
             with self._lock:
                 found = self.resources.get(path)
@@ -130,6 +139,27 @@ class LoopbackBigQuery:
             reply["insertErrors"] = errors
         return reply
 
+    def _table_data(
+        self, table_path: str, table: str, query: dict[str, list[str]]
+    ) -> tuple[int, dict[str, Any]]:
+        """tabledata.list: the stored rows in the REST row format, one page.
+
+        As BigQuery answers it: values as strings, ``selectedFields`` in their order,
+        timestamps as int64 microseconds when ``formatOptions.useInt64Timestamp`` is set.
+        """
+        with self._lock:
+            resource = self.resources.get(table_path)
+            rows = list(self.stored.get(table, []))
+        if resource is None:
+            return 404, {"error": {"code": 404, "message": f"Not found: {table_path}"}}
+        fields = {f["name"]: f for f in resource["schema"]["fields"]}
+        wanted = query.get("selectedFields", [",".join(fields)])[0].split(",")
+        micros = query.get("formatOptions.useInt64Timestamp", ["false"])[0].lower() == "true"
+        encoded = [
+            {"f": [_cell(fields[name], row.get(name), micros) for name in wanted]} for row in rows
+        ]
+        return 200, {"kind": "bigquery#tableDataList", "totalRows": str(len(rows)), "rows": encoded}
+
     def _handler(self):
         loopback = self
 
@@ -141,7 +171,8 @@ class LoopbackBigQuery:
                 body: Any = raw.decode()
                 if raw and "json" in content:
                     body = json.loads(raw)
-                status, answer = loopback._answer(method, self.path.split("?")[0], body)
+                path, _, query = self.path.partition("?")
+                status, answer = loopback._answer(method, path, body, parse_qs(query))
                 reply = json.dumps(answer)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -159,3 +190,21 @@ class LoopbackBigQuery:
                 pass
 
         return Handler
+
+
+def _cell(field: dict[str, Any], value: Any, micros: bool) -> dict[str, Any]:
+    """One value of a stored (insertAll JSON) row in tabledata.list's ``{"v": ...}`` form."""
+    if field.get("mode") == "REPEATED":
+        item = {**field, "mode": "NULLABLE"}
+        return {"v": [_cell(item, v, micros) for v in value or []]}
+    if value is None:
+        return {"v": None}
+    if field["type"] in ("RECORD", "STRUCT"):
+        return {"v": {"f": [_cell(f, value.get(f["name"]), micros) for f in field["fields"]]}}
+    if field["type"] == "TIMESTAMP":
+        at = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        us = round(at.timestamp() * 1_000_000)
+        return {"v": str(us) if micros else f"{us / 1e6:.6f}"}
+    if field["type"] in ("BOOLEAN", "BOOL"):
+        return {"v": "true" if value else "false"}
+    return {"v": str(value)}

@@ -93,6 +93,11 @@ def pubsub_emulator():
 @pytest.fixture
 def topics(pubsub_emulator):
     """Fresh feedback/customer topics with one subscription each."""
+    return fresh_topics()
+
+
+def fresh_topics() -> dict[str, dict[str, str]]:
+    """Feedback, customer and alerts topics with one subscription each, on the emulator."""
     suffix = uuid.uuid4().hex[:8]
     names = {source: f"{source}-{suffix}" for source in ("feedback", "customer", "alerts")}
     ensure_topics(PROJECT, {name: [f"{name}-sub"] for name in names.values()})

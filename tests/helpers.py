@@ -110,3 +110,38 @@ def duckdb_locked_by_another_process(path: str | Path) -> Iterator[None]:
         holder.stdin.write("\n")
         holder.stdin.flush()
         holder.wait(timeout=30)
+
+
+def streaming_argv(topics: dict, db: Path, idle_stop_s: float, *extra: str) -> list[str]:
+    """The streaming pipeline as a subprocess command line, on ``topics`` and a DuckDB file."""
+    return [
+        sys.executable,
+        "-m",
+        "pipelines.streaming",
+        f"--feedback_subscription={topics['feedback']['subscription']}",
+        f"--customer_subscription={topics['customer']['subscription']}",
+        f"--warehouse=duckdb://{db}",
+        f"--idle_stop_seconds={idle_stop_s}",
+        "--pull_max_messages=50",
+        "--stream_quality=off",
+        *extra,
+    ]
+
+
+def at_risk_alert(
+    alert_id: str, customer_id: str, revision: int, at_ms: int, alert_type: str = "AT_RISK_SILENT"
+) -> dict:
+    """A stored detector alert (the fields a warehouse row needs)."""
+    from churnwatch.alerts import alert_row
+
+    return alert_row(
+        alert_id=alert_id,
+        alert_type=alert_type,
+        severity="LOW",
+        customer_id=customer_id,
+        detected_at=at_ms,
+        processed_at=at_ms,
+        revision=revision,
+        owner="frontline_agent",
+        model_version="test",
+    )

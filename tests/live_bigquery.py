@@ -38,10 +38,15 @@ def round_trip(project: str) -> list[int]:
             "window_end": 1_764_086_400_000,
             "dimension": "segment",
             "dimension_value": "smb",
-            "updated_at": 1_764_086_400_000,
         }
         rows = [
-            filler_row("feedback_aggregates", **window, pane_index=pane, events=pane)
+            filler_row(
+                "feedback_aggregates",
+                **window,
+                pane_index=pane,
+                events=pane,
+                updated_at=1_764_086_400_000 + pane,
+            )
             for pane in (0, 1, 2)
         ]
         with beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"])) as p:

@@ -406,3 +406,27 @@ STREAMED_PANES: list[str] = []
 def _collect_pane(pane: str) -> None:
     """Module-level, so the runner's pickled copy of the DoFn appends to this very list."""
     STREAMED_PANES.append(pane)
+
+
+@pytest.mark.parametrize("precombine", [True, False])
+def test_windows_starting_before_the_warm_start_cut_off_are_not_emitted(precombine):
+    """After a warm start the run holds stored rows from the cut-off on only: a window that
+    starts earlier would be emitted from part of its rows, so it is left out, on both paths."""
+    rows = [feedback(i, day, "PRAISE", 10, 5) for i, day in enumerate((0.5, 1.5, 2.5, 3.5))]
+    with beam.Pipeline(runner="FnApiRunner") as p:
+        f = p | "Feedback" >> beam.Create([at(r) for r in rows])
+        c = p | "Customer" >> beam.Create([at(customer(9, 3.2, "RENEWAL", "Z"))])
+        out = {"feedback": f, "customer": c} | ComputeAggregates(
+            CFG, precombine_periods=precombine, windows_from_ms=2 * DAY_MS
+        )
+        windows = (
+            out
+            | beam.Filter(lambda r: r["dimension"] == "all")
+            | beam.Map(lambda r: (r["window_kind"], r["window_start"] // DAY_MS, r["events"]))
+        )
+        # FIXED days 2 and 3; SLIDING (3 days) starting on days 2 and 3; none earlier.
+        # events = feedback + customer events (Z's renewal on day 3.2)
+        assert_that(
+            windows,
+            equal_to([("FIXED", 2, 1), ("FIXED", 3, 2), ("SLIDING", 2, 3), ("SLIDING", 3, 2)]),
+        )

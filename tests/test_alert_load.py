@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from churnwatch import schemas
-from churnwatch.alerts import alert_row
 from churnwatch.summary import alert_load, render_alert_load
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+from tests.helpers import at_risk_alert
 
 DAY = 86_400_000
 MONTH = 30.44 * DAY
@@ -24,17 +24,7 @@ def event(cid: str, at: float, type_: str) -> dict:
 
 
 def alert(alert_id: str, cid: str, revision: int) -> dict:
-    return alert_row(
-        alert_id=alert_id,
-        alert_type="AT_RISK_SILENT",
-        severity="LOW",
-        customer_id=cid,
-        detected_at=DAY,
-        processed_at=DAY,
-        revision=revision,
-        owner="frontline_agent",
-        model_version="test",
-    )
+    return at_risk_alert(alert_id, cid, revision, DAY)
 
 
 def test_alert_load_counts_episodes_per_active_customer_month(tmp_path):

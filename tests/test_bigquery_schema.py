@@ -119,7 +119,7 @@ def test_aggregates_view_keeps_the_latest_pane_per_window():
     assert "FROM `p-roject.d.feedback_aggregates`" in sql
     assert (
         "PARTITION BY window_kind, window_start, window_end, dimension, dimension_value "
-        "ORDER BY pane_index DESC) = 1"
+        "ORDER BY updated_at DESC) = 1"
     ) in sql
 
 

@@ -24,6 +24,7 @@ from apache_beam.portability.api import beam_runner_api_pb2
 
 from churnwatch import schemas
 from churnwatch.warehouse.bigquery import table_schema
+from churnwatch.warm_start import WarmStartPlan
 from pipelines.options import ChurnwatchOptions
 from pipelines.streaming import SINKS, build_pipeline, make_options
 from transforms.bigquery_io import (
@@ -59,7 +60,16 @@ def dry_run():
     options = make_options([*DATAFLOW_ARGV, "--bigquery_write_method=STREAMING_INSERTS"])
     options.view_as(beam.options.pipeline_options.TestOptions).dry_run = True
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, options.view_as(ChurnwatchOptions), "graph-test")
+    churn = options.view_as(ChurnwatchOptions)
+    # a job replacing an earlier one: the warehouse holds events (the plan is read at launch)
+    warm = WarmStartPlan.for_newest(
+        churn.warehouse,
+        1_764_000_000_000,
+        churn.aggregate_config(),
+        ttl_ms=3_600_000,
+        spikes=churn.spike_config(),
+    )
+    build_pipeline(pipeline, churn, "graph-test", warm)
     result = pipeline.run()
     return pipeline, result.job
 
@@ -84,6 +94,24 @@ def test_reads_are_the_native_pubsub_source_not_the_local_pull(dry_run):
     for read in ("ReadFeedback", "ReadCustomer"):
         assert f"{read}/ReadFromPubSub" in names
         assert not any(n.startswith(f"{read}/PullLocally") for n in names)
+
+
+def test_a_new_job_reads_its_state_back_from_the_warehouse_on_a_worker(dry_run):
+    """Warm start on Dataflow: one bounded read (Impulse + ParDo against BigQuery's
+    current_* views) whose outputs reach dedupe, the detector and the aggregates."""
+    _pipeline, job = dry_run
+    names = transform_names(job)
+    assert "Churnwatch/WarmStart/ReadWarehouse" in names
+    for consumer in (
+        "Churnwatch/DropDuplicateFeedback/WithStoredIds",
+        "Churnwatch/DropDuplicateCustomer/WithStoredIds",
+        "Churnwatch/TrackCustomers/WithStoredHistory",
+        "Churnwatch/WithStoredFeedback",
+        "Churnwatch/WithStoredRevenue",
+        "Churnwatch/ComputeAggregates/OnlyWindowsFromFixed",
+        "Churnwatch/DetectIssueSpikes/OnlyWindowsFrom",
+    ):
+        assert consumer in names, consumer
 
 
 def test_every_output_table_has_a_bigquery_write_and_a_dead_letter_route(dry_run):

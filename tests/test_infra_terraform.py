@@ -530,6 +530,7 @@ def test_the_warehouse_writer_role_can_append_but_not_delete_or_alter(config):
     permissions = set(role["permissions"])
     assert "bigquery.tables.updateData" in permissions  # append rows (both write methods)
     assert "bigquery.tables.get" in permissions  # read the schema
+    assert "bigquery.tables.getData" in permissions  # warm start: list the stored rows
     assert not {p for p in permissions if FORBIDDEN_WAREHOUSE_PERMISSIONS.match(p)}
     assert "roles/bigquery.dataEditor" not in json.dumps(config.trees)
 

@@ -265,3 +265,88 @@ def test_revenue_is_looked_up_as_of_each_rows_event_time():
             equal_to([600.0]),
             label="ChurnRevenue",
         )
+
+
+def steady_and_burst() -> list[dict]:
+    """'login' is reported by 6 new customers every day (12 per 2-day window: its normal),
+    and by 40 more on day 35 (a real spike)."""
+    rows = [
+        report(day * 100 + j, f"S{day:02d}-{j}", "login", day + 0.1 * j)
+        for day in range(40)
+        for j in range(6)
+    ]
+    return rows + [report(9000 + j, f"X{j:02d}", "login", 35.5) for j in range(40)]
+
+
+#: Alerts seen by :func:`_collect` (the in-process runner calls it by reference).
+_COLLECTED: list[tuple] = []
+
+
+def _collect(fact: tuple) -> None:
+    _COLLECTED.append(fact)
+
+
+def spike_alerts(rows: list[dict], warm=None, windows_from_ms=None) -> list[tuple]:
+    """``(alert id, detected day)`` of DetectIssueSpikes on a stream whose watermark passes
+    each day after its rows."""
+    by_day: dict[int, list[dict]] = {}
+    for r in rows:
+        by_day.setdefault(r["occurred_at"] // DAY_MS, []).append(r)
+    stream = TestStream().advance_watermark_to(0)
+    for day in sorted(by_day):
+        stream = stream.add_elements(stamped(by_day[day])).advance_watermark_to((day + 1) * DAY_S)
+    stream = stream.advance_watermark_to_infinity()
+    _COLLECTED.clear()
+    with beam.Pipeline(options=streaming_options()) as p:
+        out = p | stream | DetectIssueSpikes(CFG, RoutingPolicy.load(None), windows_from_ms, warm)
+        _ = out["alerts"] | beam.Map(
+            lambda a: _collect((a["alert_id"], a["detected_at"] // DAY_MS))
+        )
+    return sorted(_COLLECTED)
+
+
+def test_a_warm_start_rebuilds_the_topic_baseline_so_a_restart_raises_no_false_spike():
+    """A restart on day 25. Cold, 'login' has no history: 12 reporters against the floor
+    (1) look like a spike. Warm, the stored reports since the cut-off rebuild the
+    baseline: exactly the uninterrupted run's alerts after the restart (the real spike on
+    day 35)."""
+    from churnwatch.warm_start import SpikeWarmStart, spike_cut_offs
+
+    rows = steady_and_burst()
+    restart = 25 * DAY_MS
+    stored = [r for r in rows if r["occurred_at"] < restart]
+    live = [r for r in rows if r["occurred_at"] >= restart]
+    windows_from, decide_from = spike_cut_offs(max(r["occurred_at"] for r in stored), CFG)
+    assert 0 < windows_from < decide_from < restart
+    warm = SpikeWarmStart(decide_from, first_end={"login": windows_from + CFG.ms(CFG.window_days)})
+
+    continuous = spike_alerts(rows)
+    # a brand-new topic with 6 reporters on day 0 is news; the burst ends window [34, 36)
+    assert [day for _, day in continuous] == [1, 36]
+    after_restart = [a for a in continuous if a[1] * DAY_MS > restart]  # day 1: stored
+    recent = [r for r in stored if r["occurred_at"] >= windows_from]
+    assert spike_alerts(recent + live, warm, windows_from) == after_restart
+    cold = spike_alerts(live)
+    assert set(cold) > set(after_restart), "without its history the topic looks like a spike"
+    print(f"\nspike alerts, continuous {continuous}; cold restart on day 25 {cold}")
+
+
+def test_a_spike_alerted_before_the_restart_is_not_alerted_again():
+    """A restart during the burst: its alert (window [34, 36) days) is stored. The stored
+    window opens the topic's episode list, so neither that window nor the overlapping
+    [35, 37) raises another alert; without it, the same burst would page twice."""
+    from churnwatch.warm_start import SpikeWarmStart, spike_cut_offs
+
+    rows = steady_and_burst()
+    restart = int(36.3 * DAY_MS)
+    stored = [r for r in rows if r["occurred_at"] < restart]
+    live = [r for r in rows if r["occurred_at"] >= restart]
+    windows_from, decide_from = spike_cut_offs(max(r["occurred_at"] for r in stored), CFG)
+    recent = [r for r in stored if r["occurred_at"] >= windows_from]
+    known = {"login": windows_from + CFG.ms(CFG.window_days)}
+    stored_alert = {"login": [(34 * DAY_MS, 36 * DAY_MS)]}
+
+    warm = SpikeWarmStart(decide_from, first_end=known, episodes=stored_alert)
+    assert spike_alerts(recent + live, warm, windows_from) == []
+    forgetful = SpikeWarmStart(decide_from, first_end=known)
+    assert [day for _, day in spike_alerts(recent + live, forgetful, windows_from)] == [36]

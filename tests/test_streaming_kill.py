@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from churnwatch.publish import publish_messages
 from churnwatch.simulate import DUPLICATE, MALFORMED, SimConfig, simulate
 from churnwatch.warehouse import prepare_warehouse
 from churnwatch.warehouse.duckdb_store import DuckDBWarehouse
+from tests.helpers import streaming_argv
 from transforms.pubsub_local import LEASE_S
 
 pytestmark = pytest.mark.emulator
@@ -32,17 +32,7 @@ KILLS = 3
 
 def _start(topics, db: Path, idle_stop_s: float, log: Path | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pipelines.streaming",
-            f"--feedback_subscription={topics['feedback']['subscription']}",
-            f"--customer_subscription={topics['customer']['subscription']}",
-            f"--warehouse=duckdb://{db}",
-            f"--idle_stop_seconds={idle_stop_s}",
-            "--pull_max_messages=50",
-            "--stream_quality=off",
-        ],
+        streaming_argv(topics, db, idle_stop_s),
         cwd=ROOT,
         env={**os.environ, EMULATOR_ENV: os.environ[EMULATOR_ENV]},
         stdout=subprocess.DEVNULL,

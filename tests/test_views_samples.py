@@ -119,7 +119,7 @@ def aggregate(kind, day, dimension, value, churned, silent, vocal, revenue, pane
         "revenue_lost": float(revenue),
         "pane_index": pane,
         "pane_timing": "ON_TIME",
-        "updated_at": start,
+        "updated_at": start + pane,  # a later pane is written later
     }
 
 
@@ -196,6 +196,6 @@ def fill_sample(path) -> DuckDBWarehouse:
             aggregate("FIXED", 20, "segment", "smb", 9, 9, 0, 9000, 0),  # not dimension 'all'
         ],
     )
-    # A late pane for 06-20 replaces the first (version field pane_index).
+    # A late pane for 06-20 replaces the first (version field updated_at).
     wh.upsert("feedback_aggregates", [aggregate("FIXED", 20, "all", "all", 3, 2, 1, 7000, 1)])
     return wh

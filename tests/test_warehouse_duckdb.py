@@ -44,7 +44,7 @@ def aggregate_row(pane_index: int, events: int) -> dict:
         "revenue_lost": 0.0,
         "pane_index": pane_index,
         "pane_timing": "LATE",
-        "updated_at": 1_700_000_000_000,
+        "updated_at": 1_700_000_000_000 + pane_index,  # a later pane is written later
     }
 
 

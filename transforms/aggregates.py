@@ -18,7 +18,7 @@ Inputs (a dict of PCollections; element timestamps must be the rows' ``occurred_
 Output: FeedbackAggregate row dicts (schemas/feedback_aggregate.avsc), one per
 (window kind, window, dimension, value) **per pane**. Panes accumulate, so every pane is
 the full row so far, and the warehouse keeps one row per window key (upsert, the highest
-``pane_index`` wins)::
+``updated_at`` wins: the latest pane written, also after a warm start rebuilt the window)::
 
     event time ──[ window ]──────────── watermark passes end ────── + allowed lateness ──>
     panes:       EARLY EARLY ...        ON_TIME                  LATE  LATE ...  (dropped after)
@@ -46,6 +46,7 @@ from churnwatch.aggregation import (
     dimension_keys,
 )
 from churnwatch.clock import now_ms
+from transforms.warm_start import KeepWindowsFrom
 
 FEEDBACK, CUSTOMER, CHURN_REVENUE, OUTCOME = "f", "c", "r", "o"
 _ADD = {
@@ -237,10 +238,17 @@ class ComputeAggregates(beam.PTransform):
     (tests/test_aggregates.py compares them).
     """
 
-    def __init__(self, config: AggregateConfig, precombine_periods: bool = True) -> None:
+    def __init__(
+        self,
+        config: AggregateConfig,
+        precombine_periods: bool = True,
+        windows_from_ms: int | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.precombine_periods = precombine_periods
+        # warm start (churnwatch/warm_start.py): windows starting earlier are not this run's
+        self.windows_from_ms = windows_from_ms
 
     def _trigger_args(self, bounded: bool) -> dict[str, Any]:
         c = self.config
@@ -304,20 +312,20 @@ class ComputeAggregates(beam.PTransform):
         for kind, windowfn in windowings.items():
             label = kind.capitalize()
             if partials is None:
-                tallies = (
-                    keyed
-                    | f"Window{label}" >> beam.WindowInto(windowfn, **trigger_args)
-                    | f"Tally{label}" >> beam.CombinePerKey(TallyFn())
-                )
+                windowed = keyed | f"Window{label}" >> beam.WindowInto(windowfn, **trigger_args)
+                tally_fn: beam.CombineFn = TallyFn()
             else:
-                tallies = (
-                    partials[kind]
-                    | f"Window{label}"
-                    >> beam.WindowInto(_AssignedWindows(windowfn), **trigger_args)
-                    | f"Tally{label}" >> beam.CombinePerKey(MergeTalliesFn())
+                windowed = partials[kind] | f"Window{label}" >> beam.WindowInto(
+                    _AssignedWindows(windowfn), **trigger_args
+                )
+                tally_fn = MergeTalliesFn()
+            if self.windows_from_ms is not None:
+                windowed = windowed | f"OnlyWindowsFrom{label}" >> beam.ParDo(
+                    KeepWindowsFrom(self.windows_from_ms)
                 )
             rows.append(
-                tallies
+                windowed
+                | f"Tally{label}" >> beam.CombinePerKey(tally_fn)
                 | f"Row{label}" >> beam.ParDo(_ToAggregateRowFn(kind))
                 # Rows carry their window in their columns; the sink needs no windowing,
                 # and Flatten needs both kinds in one windowing.
@@ -354,7 +362,13 @@ class ComputeAggregates(beam.PTransform):
             keyed
             | "KeyByPeriod" >> beam.ParDo(_KeyByPeriodFn(period_us))
             | "TallyPeriods" >> beam.CombinePerKey(PartialTallyFn())
-            | "PeriodsToWindows" >> beam.FlatMap(_period_windows, period_us, sizes_us)
+            | "PeriodsToWindows"
+            >> beam.FlatMap(
+                _period_windows,
+                period_us,
+                sizes_us,
+                None if self.windows_from_ms is None else self.windows_from_ms * 1000,
+            )
             | "MergePeriods" >> beam.CombinePerKey(MergeTalliesFn())
             | "BoundedRows" >> beam.Map(_bounded_row)
         )
@@ -370,8 +384,9 @@ class _KeyByPeriodFn(beam.DoFn):
         yield (key, micros - micros % self.period_us), contribution
 
 
-def _period_windows(item, period_us: int, sizes_us: dict[str, int]):
-    """A period's tally → ``((kind, start, end, dimension, value), tally)`` per window."""
+def _period_windows(item, period_us: int, sizes_us: dict[str, int], from_us: int | None):
+    """A period's tally → ``((kind, start, end, dimension, value), tally)`` per window
+    (windows starting before ``from_us`` left out, as :class:`KeepWindowsFrom` does)."""
     (key, period_start), tally = item
     for kind, size in sizes_us.items():
         if kind == "FIXED":
@@ -379,7 +394,8 @@ def _period_windows(item, period_us: int, sizes_us: dict[str, int]):
         else:  # every sliding window that covers the period
             starts = [period_start - k * period_us for k in range(size // period_us)]
         for start in starts:
-            yield (kind, start, start + size, *key), tally
+            if from_us is None or start >= from_us:
+                yield (kind, start, start + size, *key), tally
 
 
 def _bounded_row(item) -> dict[str, Any]:

@@ -38,33 +38,52 @@ from transforms.sharding import (
     write_shard_state,
 )
 from transforms.state_cache import size_state_without_module_walk
+from transforms.warm_start import SeenIds
 
 __all__ = ["DropDuplicates", "shard_of"]
 
 
 class _DedupeShardFn(beam.DoFn):
-    # state: [ {event_id: expiry_ms} in insertion (= expiry) order, shard clock ms, timer ms ]
+    # state: [ {event_id: expiry_ms} in insertion (= expiry) order, shard clock ms, timer ms,
+    #          rows held until the warm start's ids arrived (None once they have) ]
     SEEN = ReadModifyWriteStateSpec("seen", SHARD_STATE_CODER)
     IDLE_PURGE = TimerSpec("idle_purge", TimeDomain.WATERMARK)
 
-    def __init__(self, ttl_ms: int, id_field: str, on_drop: Callable | None = None) -> None:
+    def __init__(
+        self, ttl_ms: int, id_field: str, on_drop: Callable | None = None, warm: bool = False
+    ) -> None:
         self.ttl_ms = ttl_ms
         self.id_field = id_field
         self.on_drop = on_drop
+        self.warm = warm
 
     def setup(self) -> None:
         size_state_without_module_walk()  # in case this process caches state (see module)
         self.duplicates = Metrics.counter("dedupe", "duplicates_dropped")
         self.forgotten = Metrics.counter("dedupe", "ids_expired")
+        self.restored = Metrics.counter("dedupe", "ids_restored")
 
     def process(
         self,
-        element: tuple[int, list[tuple[int, dict[str, Any]]]],
+        element: tuple[int, list[tuple[int, dict[str, Any]]] | SeenIds],
         seen_state=beam.DoFn.StateParam(SEEN),
         idle_timer=beam.DoFn.TimerParam(IDLE_PURGE),
     ):
         _, batch = element
-        seen, clock, timer_ms = read_shard_state(seen_state, [{}, 0, None])
+        seen, clock, timer_ms, held = read_shard_state(
+            seen_state, [{}, 0, None, [] if self.warm else None]
+        )
+        if isinstance(batch, SeenIds):  # the warm start: ids stored within the TTL
+            for t, event_id in sorted(batch.ids):
+                clock = max(clock, t)
+                seen[event_id] = t + self.ttl_ms
+            self._purge(seen, clock)
+            self.restored.inc(len(batch.ids))
+            batch, held = held or [], None
+        elif held is not None:  # live rows before the stored ids: wait for them
+            held.extend(batch)
+            write_shard_state(seen_state, [seen, clock, timer_ms, held])
+            return
         id_field, ttl_ms, dropped = self.id_field, self.ttl_ms, []
         for micros, row in batch:
             event_id = row[id_field]
@@ -82,10 +101,10 @@ class _DedupeShardFn(beam.DoFn):
                 self.on_drop(dropped)  # the first occurrence carries the event
         # Re-arm the idle timer only when the clock moved half a ttl past it: timer
         # firings are bundles, and each bundle commits every shard's state.
-        if timer_ms is None or clock + ttl_ms > timer_ms + ttl_ms // 2:
+        if clock and (timer_ms is None or clock + ttl_ms > timer_ms + ttl_ms // 2):
             timer_ms = clock + ttl_ms
             idle_timer.set(Timestamp(micros=timer_ms * 1000))
-        write_shard_state(seen_state, [seen, clock, timer_ms])
+        write_shard_state(seen_state, [seen, clock, timer_ms, held])
 
     @on_timer(IDLE_PURGE)
     def purge_idle_shard(
@@ -97,14 +116,14 @@ class _DedupeShardFn(beam.DoFn):
         state = read_shard_state(seen_state, None)
         if not state:
             return
-        seen, clock, _ = state
+        seen, clock, _, held = state
         fire_ms = fire.micros // 1000
         self._purge(seen, fire_ms)
         timer_ms = None
         if seen:
             timer_ms = max(next(iter(seen.values())), fire_ms + self.ttl_ms // 2)
             idle_timer.set(Timestamp(micros=timer_ms * 1000))
-        write_shard_state(seen_state, [seen, clock, timer_ms])
+        write_shard_state(seen_state, [seen, clock, timer_ms, held])
 
     def _purge(self, seen: dict[str, int], now_ms: int) -> None:
         """Forget ids whose expiry has passed; the dict is in expiry order, so stop early."""
@@ -125,6 +144,10 @@ class DropDuplicates(beam.PTransform):
     Output: the first occurrence of every id, unchanged, with its timestamp.
     Metrics: ``dedupe/duplicates_dropped``, ``dedupe/ids_expired``. ``on_drop`` (optional,
     picklable) is called with the ``message_id``s of dropped rows: a local run acks them.
+
+    ``stored`` (optional): ``(shard, SeenIds)`` for every shard, from the warm start
+    (``transforms.warm_start.ReadStoredState``). Each shard then holds its live rows until
+    its stored ids have arrived, so a message redelivered across a restart is dropped.
     """
 
     def __init__(
@@ -133,8 +156,10 @@ class DropDuplicates(beam.PTransform):
         num_shards: int = 64,
         id_field: str = "event_id",
         on_drop: Callable | None = None,
+        stored=None,
     ):
         super().__init__()
+        self.stored = stored
         if ttl_seconds <= 0 or num_shards <= 0:
             raise ValueError("ttl_seconds and num_shards must be positive")
         self.ttl_ms = int(ttl_seconds * 1000)
@@ -144,8 +169,11 @@ class DropDuplicates(beam.PTransform):
 
     def expand(self, rows):
         id_field = self.id_field
-        return (
-            rows
-            | "BatchByIdShard" >> BatchByShard(lambda row: row[id_field], self.num_shards)
-            | "FirstSeenOnly" >> beam.ParDo(_DedupeShardFn(self.ttl_ms, id_field, self.on_drop))
+        batches = rows | "BatchByIdShard" >> BatchByShard(
+            lambda row: row[id_field], self.num_shards
+        )
+        if self.stored is not None:
+            batches = (batches, self.stored) | "WithStoredIds" >> beam.Flatten()
+        return batches | "FirstSeenOnly" >> beam.ParDo(
+            _DedupeShardFn(self.ttl_ms, id_field, self.on_drop, warm=self.stored is not None)
         )

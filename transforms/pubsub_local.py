@@ -17,6 +17,10 @@ Watermark (results must not depend on how fast the machine is)::
     never read anything    -> follow the run's event clock (the other reads'), so a quiet
                               subscription does not hold the run; before any read of the
                               run saw a message: the beginning of time
+    first LEASE_S of a     -> at most the oldest event time read so far: messages a killed
+    restart                   predecessor had leased come back only when their lease runs
+                              out, and they are older than what this run reads first
+                              (:func:`hold_after_restart`; a first start has no predecessor)
     (all minus ``watermark_lag``, and never backwards)
 
 A replayed past world published at least as fast as its own event time (paced, or
@@ -102,12 +106,15 @@ class LocalRun:
     """What the reads of one local run share: stop decision, event clock, ack ids."""
 
     idle_stop_seconds: float | None
+    started: float = field(default_factory=time.monotonic)
+    start_hold_s: float = 0.0  # LEASE_S after a restart (hold_after_restart)
     last_activity: float = field(default_factory=time.monotonic)
     stopping: bool = False
     messages: int = 0
     # subscription -> (newest event time read, in micros; wall time it was read, epoch s)
     newest: dict[str, tuple[int, float]] = field(default_factory=dict)
     holds: dict[str, Timestamp] = field(default_factory=dict)  # per subscription
+    oldest: dict[str, Timestamp] = field(default_factory=dict)  # oldest event time read
     finished_reads: int = 0
     in_flight: dict[str, dict[str, _InFlight]] = field(default_factory=dict)  # sub -> id -> ack
     committed: dict[str, list[str]] = field(default_factory=dict)  # sub -> ack ids to ack
@@ -124,6 +131,11 @@ class LocalRun:
             known = self.newest.get(subscription)
             if newest_us is not None and (known is None or newest_us >= known[0]):
                 self.newest[subscription] = (newest_us, time.time())
+
+    def read_oldest(self, subscription: str, stamp: Timestamp) -> None:
+        with self.lock:
+            if subscription not in self.oldest or stamp < self.oldest[subscription]:
+                self.oldest[subscription] = stamp
 
     def should_stop(self) -> bool:
         with self.lock:
@@ -148,6 +160,9 @@ class LocalRun:
 
     def advance_hold(self, subscription: str, candidate: Timestamp) -> Timestamp:
         with self.lock:
+            if time.monotonic() - self.started < self.start_hold_s:
+                # a predecessor's leased messages may still come back (module doc)
+                candidate = min(candidate, self.oldest.get(subscription, MIN_TIMESTAMP))
             hold = max(self.holds.get(subscription, MIN_TIMESTAMP), candidate)
             self.holds[subscription] = hold
             return hold
@@ -208,15 +223,30 @@ _RUNS_LOCK = threading.Lock()
 
 
 def local_run(run_id: str, idle_stop_seconds: float | None = None) -> LocalRun:
+    """The run's shared bookkeeping, created on first use (by a read, a sink or the launcher)."""
     with _RUNS_LOCK:
         if run_id not in _RUNS:
             _RUNS[run_id] = LocalRun(idle_stop_seconds)
+        elif idle_stop_seconds is not None:  # the reads know it; the launcher may come first
+            _RUNS[run_id].idle_stop_seconds = idle_stop_seconds
         return _RUNS[run_id]
 
 
 def messages_read(run_id: str) -> int:
     """Messages the local reads of ``run_id`` received."""
     return local_run(run_id).messages
+
+
+def hold_after_restart(run_id: str) -> None:
+    """The reads of ``run_id`` hold the watermark at the oldest event read for LEASE_S.
+
+    Called when the pipeline starts on a warehouse that already holds rows: a predecessor
+    may have been killed with messages leased, which come back only when the lease runs out.
+    """
+    run = local_run(run_id)
+    with run.lock:
+        run.started = time.monotonic()
+        run.start_hold_s = LEASE_S
 
 
 def request_stop(run_id: str) -> None:
@@ -410,6 +440,8 @@ class _LocalPullEvaluator(_te._TransformEvaluator):
                 output.output(GlobalWindows.windowed_value(message, timestamp=stamp))
             bundles.append(output)
         self.run.saw(self.read.subscription, len(received), max(stamps).micros if stamps else None)
+        if stamps:
+            self.run.read_oldest(self.read.subscription, min(stamps))
         if self.run.should_stop() and not received:
             # Final: no reschedule, hold released, watermark goes to +inf and drains.
             with self.run.lock:

@@ -36,6 +36,8 @@ from churnwatch import spikes
 from churnwatch.alerts import alert_row
 from churnwatch.clock import now_ms
 from churnwatch.routing import RoutingPolicy
+from churnwatch.warm_start import SpikeWarmStart
+from transforms.warm_start import KeepWindowsFrom
 
 LEVELS, ALERTS = "levels", "alerts"
 
@@ -102,19 +104,39 @@ class _WithWindowFn(beam.DoFn):
 
 
 class _ClassifyTopicWindowsFn(beam.DoFn):
+    """Per topic: each window's verdict against the topic's own trailing windows.
+
+    After a warm start (``warm``), a topic known before the cut-off counts empty baseline
+    windows as 0 from the cut-off on, as the uninterrupted run did; the stored alerts'
+    windows open the episode list, so an episode already alerted is not alerted again;
+    windows starting before ``warm.decide_from_ms`` are classified but raise nothing.
+    """
+
     # {"history": {window_end_ms: distinct customers}, "first_end": ms,
     #  "episode": [(start, end) of recent MANY windows]}
     TOPIC = ReadModifyWriteStateSpec("topic", PickleCoder())
 
-    def __init__(self, config: spikes.SpikeConfig, policy: RoutingPolicy) -> None:
+    def __init__(
+        self, config: spikes.SpikeConfig, policy: RoutingPolicy, warm: SpikeWarmStart | None
+    ) -> None:
         self.config = config
         self.policy = policy
+        self.warm = warm
+
+    def _initial(self, topic: str, end: int) -> dict[str, Any]:
+        if self.warm is None:
+            return {"history": {}, "first_end": end, "episode": []}
+        return {
+            "history": {},
+            "first_end": min(end, self.warm.first_end.get(topic, end)),
+            "episode": list(self.warm.episodes.get(topic, [])),
+        }
 
     def process(self, element, state=beam.DoFn.StateParam(TOPIC)):
         topic, s = element
         cfg = self.config
         period, start, end = cfg.ms(cfg.period_days), s["window_start"], s["window_end"]
-        st = state.read() or {"history": {}, "first_end": end, "episode": []}
+        st = state.read() or self._initial(topic, end)
         st["first_end"] = min(st["first_end"], end)
         history = st["history"]
         baseline = spikes.baseline_counts(
@@ -138,7 +160,8 @@ class _ClassifyTopicWindowsFn(beam.DoFn):
         if verdict.level == spikes.MANY:
             ongoing = any(start <= e and end >= b for b, e in st["episode"])
             st["episode"].append((start, end))
-            if not ongoing:
+            decided_before = self.warm is not None and start < self.warm.decide_from_ms
+            if not ongoing and not decided_before:
                 yield beam.pvalue.TaggedOutput(ALERTS, self._alert(topic, s, verdict))
         # Keep only what a future baseline or episode check can still look at.
         horizon = start - cfg.baseline_windows * period - cfg.ms(cfg.window_days)
@@ -173,17 +196,30 @@ class _ClassifyTopicWindowsFn(beam.DoFn):
 
 
 class DetectIssueSpikes(beam.PTransform):
-    """Problem reports → ``{"alerts": ChurnAlert rows, "levels": per topic-window verdicts}``."""
+    """Problem reports → ``{"alerts": ChurnAlert rows, "levels": per topic-window verdicts}``.
 
-    def __init__(self, config: spikes.SpikeConfig, policy: RoutingPolicy) -> None:
+    With a warm start, the reports carry the stored ones since ``windows_from_ms``;
+    windows starting earlier are left out (:class:`KeepWindowsFrom`) and ``warm`` says
+    how the classifier picks up (see :class:`_ClassifyTopicWindowsFn`).
+    """
+
+    def __init__(
+        self,
+        config: spikes.SpikeConfig,
+        policy: RoutingPolicy,
+        windows_from_ms: int | None = None,
+        warm: SpikeWarmStart | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
         self.policy = policy
+        self.windows_from_ms = windows_from_ms
+        self.warm = warm
 
     def expand(self, reports):
         c = self.config
         seconds = c.day_seconds
-        out = (
+        windowed = (
             reports
             | "OnlyProblemReports" >> beam.Filter(is_problem_report)
             | "KeyByTopic"
@@ -200,10 +236,19 @@ class DetectIssueSpikes(beam.PTransform):
                 accumulation_mode=trigger.AccumulationMode.ACCUMULATING,
                 allowed_lateness=Duration(seconds=c.lateness_seconds),
             )
+        )
+        if self.windows_from_ms is not None:
+            windowed = windowed | "OnlyWindowsFrom" >> beam.ParDo(
+                KeepWindowsFrom(self.windows_from_ms)
+            )
+        out = (
+            windowed
             | "DistinctReporters" >> beam.CombinePerKey(DistinctReportersFn(c.example_ids))
             | "AttachWindow" >> beam.ParDo(_WithWindowFn())
             | "TopicHistory" >> beam.WindowInto(window.GlobalWindows())
             | "ClassifyTopicWindows"
-            >> beam.ParDo(_ClassifyTopicWindowsFn(c, self.policy)).with_outputs(LEVELS, ALERTS)
+            >> beam.ParDo(_ClassifyTopicWindowsFn(c, self.policy, self.warm)).with_outputs(
+                LEVELS, ALERTS
+            )
         )
         return {ALERTS: out[ALERTS], LEVELS: out[LEVELS]}

@@ -62,6 +62,7 @@ from transforms.sharding import (
     read_shard_state,
     write_shard_state,
 )
+from transforms.warm_start import StoredHistory
 
 ALERTS = "alerts"
 OUTCOMES = "outcomes"
@@ -75,15 +76,26 @@ class _DetectorFn(beam.DoFn):
 
     def setup(self) -> None:
         self.detector = Detector(self.config, self.model, self.policy)
+        self.known: dict[str, int] = {}  # alert id -> revision stored before this run
         self.alerts_raised = Metrics.counter("detect", "alerts")
+        self.already_stored = Metrics.counter("detect", "alerts_already_stored")
         self.drain_skips = Metrics.counter("detect", "timers_skipped_on_drain")
         self.timer_firings = Metrics.counter("detect", "shard_timer_firings")
+        self.restored = Metrics.counter("detect", "stored_events_replayed")
+
+    def _emit(self, alert: dict[str, Any]):
+        """An alert, unless a previous run already stored this revision (warm start)."""
+        stored = self.known.get(alert["alert_id"])
+        if stored is not None and alert["revision"] <= stored:
+            self.already_stored.inc()
+            return
+        self.alerts_raised.inc()
+        yield beam.pvalue.TaggedOutput(ALERTS, alert)
 
     def _fire(self, customer: Customer, cid: str, due: int, wall: int):
         alert = self.detector.fire(customer, cid, due, wall)
         if alert:
-            self.alerts_raised.inc()
-            yield beam.pvalue.TaggedOutput(ALERTS, alert)
+            yield from self._emit(alert)
 
     def _step(self, customers: dict[str, Customer], row: dict[str, Any], wall: int):
         """One event: its customer's passed deadline first, then the event itself."""
@@ -98,8 +110,7 @@ class _DetectorFn(beam.DoFn):
             yield from self._fire(customer, cid, due, wall)
             due = customer.deadline_ms
         for alert in self.detector.apply(customer, cid, row, wall):
-            self.alerts_raised.inc()
-            yield beam.pvalue.TaggedOutput(ALERTS, alert)
+            yield from self._emit(alert)
         if row.get("type") in CHURN_TYPES and customer.churned_ms == row["occurred_at"]:
             yield beam.pvalue.TaggedOutput(
                 OUTCOMES, churn_outcome(customer, cid, row, self.detector)
@@ -122,9 +133,15 @@ class _TrackShardFn(_DetectorFn):
     A row older than what the shard already applied (late data) is applied at once.
     Churn outcomes are emitted when their row is applied; the aggregates re-stamp them to
     their own event time (a late pane if their window has closed).
+
+    Warm start: a :class:`StoredHistory` element adds the warehouse's events of the shard
+    to ``pending`` like any rows (the bounded read holds the watermark until it is in), so
+    they are replayed in event order with the live ones; the alerts the previous run
+    stored are remembered and not raised again.
     """
 
-    # state: [ {customer_id: Customer}, timer ms or None, pending rows, applied up to ms ]
+    # state: [ {customer_id: Customer}, timer ms or None, pending rows, applied up to ms,
+    #          {alert_id: revision stored before this run} ]
     CUSTOMERS = ReadModifyWriteStateSpec("customers", SHARD_STATE_CODER)
     DEADLINE = TimerSpec("deadline", TimeDomain.WATERMARK)
 
@@ -135,7 +152,13 @@ class _TrackShardFn(_DetectorFn):
         deadline_timer=beam.DoFn.TimerParam(DEADLINE),
     ):
         _, batch = element
-        customers, timer_ms, pending, applied = read_shard_state(state, [{}, None, [], None])
+        customers, timer_ms, pending, applied, self.known = read_shard_state(
+            state, [{}, None, [], None, {}]
+        )
+        if isinstance(batch, StoredHistory):
+            self.known.update(batch.alerts)
+            self.restored.inc(len(batch.rows))
+            batch = [(None, row) for row in batch.rows]
         wall = now_ms()
         wanted: list[int] = []  # times the timer must not pass without firing
         for _, row in batch:
@@ -153,7 +176,7 @@ class _TrackShardFn(_DetectorFn):
             # never later than a timer already set: steady arrivals must not starve it
             timer_ms = min(wanted)
             deadline_timer.set(Timestamp(micros=timer_ms * 1000))
-        write_shard_state(state, [customers, timer_ms, pending, applied])
+        write_shard_state(state, [customers, timer_ms, pending, applied, self.known])
 
     @on_timer(DEADLINE)
     def deadline_passed(
@@ -166,7 +189,7 @@ class _TrackShardFn(_DetectorFn):
         stored = read_shard_state(state, None)
         if not stored:
             return
-        customers, _, pending, applied = stored
+        customers, _, pending, applied, self.known = stored
         fire_ms = fire.micros // 1000
         wall = now_ms()
         ready = sorted((r for r in pending if r["occurred_at"] <= fire_ms), key=event_order)
@@ -190,7 +213,9 @@ class _TrackShardFn(_DetectorFn):
                 following = due
         if following is not None:
             deadline_timer.set(Timestamp(micros=following * 1000))
-        write_shard_state(state, [customers, following, pending, max(applied or 0, fire_ms)])
+        write_shard_state(
+            state, [customers, following, pending, max(applied or 0, fire_ms), self.known]
+        )
 
 
 class _ReplayShardFn(_DetectorFn):
@@ -253,20 +278,30 @@ class TrackingSetup:
 
 
 class TrackCustomers(beam.PTransform):
-    """``(feedback rows, customer rows)`` → ``{"alerts": ..., "outcomes": ...}``."""
+    """``(feedback rows, customer rows)`` → ``{"alerts": ..., "outcomes": ...}``.
 
-    def __init__(self, setup: TrackingSetup) -> None:
+    ``stored`` (optional, streaming only): ``(shard, StoredHistory)`` for every shard, from
+    the warm start (``transforms.warm_start.ReadStoredState``).
+    """
+
+    def __init__(self, setup: TrackingSetup, stored=None) -> None:
         super().__init__()
         self.setup = setup
+        self.stored = stored
 
     def expand(self, rows: tuple):
         s = self.setup
         tracker = _ReplayShardFn if s.bounded else _TrackShardFn
-        results = (
+        batches = (
             rows
             | "AllCustomerEvents" >> beam.Flatten()
             | "BatchByCustomerShard" >> BatchByShard(lambda r: r["customer_id"], s.num_shards)
-            | "CustomerState"
-            >> beam.ParDo(tracker(s.config, s.model, s.policy)).with_outputs(ALERTS, OUTCOMES)
         )
+        if self.stored is not None:
+            if s.bounded:
+                raise ValueError("a warm start is for streams; a backfill replays everything")
+            batches = (batches, self.stored) | "WithStoredHistory" >> beam.Flatten()
+        results = batches | "CustomerState" >> beam.ParDo(
+            tracker(s.config, s.model, s.policy)
+        ).with_outputs(ALERTS, OUTCOMES)
         return {ALERTS: results[ALERTS], OUTCOMES: results[OUTCOMES]}

@@ -4,7 +4,7 @@ Writes are idempotent by primary key (``churnwatch.primary_key`` in the ``.avsc`
 
 * event, alert and dead-letter rows: the first write wins (``ON CONFLICT DO NOTHING``),
   so a redelivered message or a timer that fires twice never doubles a row;
-* tables with ``churnwatch.version_field`` (aggregates: ``pane_index``): a later pane
+* tables with ``churnwatch.version_field`` (aggregates: ``updated_at``): a later pane
   replaces the row for its window, an older one never overwrites a newer one.
 
 Rows travel as dicts with timestamps as epoch milliseconds; a batch becomes one Arrow

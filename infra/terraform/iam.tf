@@ -45,14 +45,16 @@ resource "google_pubsub_topic_iam_member" "alerts_publisher" {
 # Write rows into the warehouse dataset only. A custom role instead of bigquery.dataEditor,
 # which could also delete tables and change their schema (tables.delete / tables.update):
 # the pipeline reads table metadata and appends rows (streaming inserts or the Storage Write
-# API), nothing else. Without jobs.create it cannot run DML either.
+# API), and a starting job reads the stored rows back (tables.getData, tabledata.list: the
+# warm start, churnwatch/warm_start.py). Without jobs.create it cannot run DML either.
 resource "google_project_iam_custom_role" "warehouse_writer" {
   role_id     = var.warehouse_writer_role_id
   title       = "Churnwatch warehouse writer"
-  description = "Append rows to existing Churnwatch tables; no table create, delete or schema change."
+  description = "Append rows to existing Churnwatch tables and read them back; no table create, delete or schema change."
   permissions = [
     "bigquery.datasets.get",
     "bigquery.tables.get",
+    "bigquery.tables.getData",
     "bigquery.tables.list",
     "bigquery.tables.updateData",
   ]

@@ -52,6 +52,14 @@ def pipeline_io_flags(parser) -> None:
         help="Local runs only: drain and exit cleanly after this many seconds without input.",
     )
     parser.add_argument(
+        "--warm_start",
+        choices=("on", "off"),
+        default="on",
+        help="Streaming: when the job starts, restore dedupe ids, every customer's detector "
+        "state and the open aggregate windows from --warehouse, so a restart or a new job "
+        "neither forgets customers nor raises an alert twice; 'off' starts empty.",
+    )
+    parser.add_argument(
         "--pubsub_read",
         choices=("auto", "local", "native"),
         default="auto",
