@@ -158,7 +158,9 @@ class Detector:
             and not self.complained_within_lookback(c, t)
         ):
             alerts.append(self._at_risk(c, customer_id, t, now_ms))
-        c.deadline_ms = self.deadline(c)
+        # Never earlier than this event: the record now holds what was learnt at ``t``,
+        # and the curve must not date a crossing before it was knowable.
+        c.deadline_ms = self.deadline(c, not_before=t + 1)
         return alerts
 
     @staticmethod
@@ -176,12 +178,18 @@ class Detector:
             active.append("asked_about_leaving")
         return active
 
-    def deadline(self, c: Customer) -> int | None:
-        """Event time at which this customer's next AT_RISK step is due, if nothing happens."""
+    def deadline(self, c: Customer, not_before: int = 0) -> int | None:
+        """Event time at which this customer's next AT_RISK step is due, if nothing happens.
+
+        ``not_before``: the time of what the record last learnt (an event, a fired step).
+        The risk curve uses the whole record, so without it a downgrade on day 30 could put
+        the crossing on day 10, the day after the last purchase: an alert dated before the
+        signal that raised it, and a lead time it never had.
+        """
         if c.churned_ms is not None or c.first_ms is None or c.episode_level >= 2:
             return None
         cfg = self.config
-        start = max(c.last_activity_ms, c.last_purchase_ms or 0) + 1
+        start = max(c.last_activity_ms, c.last_purchase_ms or 0, not_before - 1) + 1
         if c.last_negative_ms is not None:  # silent again once the complaint is old
             start = max(start, int(c.last_negative_ms + cfg.lookback_days * cfg.day_ms) + 1)
         target = self.threshold
@@ -200,7 +208,7 @@ class Detector:
         if c.churned_ms is not None:
             return None
         if self.complained_within_lookback(c, at_ms):
-            c.deadline_ms = self.deadline(c)
+            c.deadline_ms = self.deadline(c, not_before=at_ms + 1)
             return None
         target = self.escalate_at if c.episode_level == 1 else self.threshold
         if self.model.risk(c, at_ms, self.config.day_ms) < target - 1e-9:
@@ -210,7 +218,7 @@ class Detector:
             )
             return None
         alert = self._at_risk(c, customer_id, at_ms, now_ms)
-        c.deadline_ms = self.deadline(c)
+        c.deadline_ms = self.deadline(c, not_before=at_ms + 1)
         return alert
 
     def _at_risk(self, c: Customer, customer_id: str, at_ms: int, now_ms: int) -> dict:

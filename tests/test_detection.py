@@ -252,3 +252,21 @@ def test_bad_config_is_refused():
         DetectorConfig(risk_threshold=1.5)
     with pytest.raises(ValueError, match="alert_budget"):
         DetectorConfig(alert_budget=0)
+
+
+def test_an_alert_is_never_dated_before_the_signal_that_raised_it():
+    """Weekly buyer, quiet since day 21; a downgrade on day 40 puts the risk over the
+    threshold at once. The curve (which uses the downgrade) crosses right after day 21,
+    but nobody could have known before day 40: the alert is due after the downgrade."""
+    from churnwatch.evaluate import replay
+
+    quiet = [purchase(0), purchase(7), purchase(14), purchase(21)]
+    downgrade = lifecycle(40, "DOWNGRADE", mrr=50.0)
+    det = detector(risk_threshold=0.5)
+    c, _ = feed(det, quiet)
+    assert MODEL.risk(c, 30 * DAY, DAY) < 0.5  # quiet alone: not yet at risk on day 30
+    c, _ = feed(det, [*quiet, downgrade])
+    assert c.deadline_ms > downgrade["occurred_at"]
+    alerts = replay(det, [*quiet, downgrade], until_ms=60 * DAY)
+    assert alerts and all(a["detected_at"] > downgrade["occurred_at"] for a in alerts)
+    assert "downgraded" in alerts[0]["reason_codes"]
