@@ -227,7 +227,10 @@ class Detector:
         risk = float(self.model.risk(c, at_ms, cfg.day_ms))
         if c.episode_basis is None:
             c.episode_basis = f"{c.last_purchase_ms}:{c.repeat_purchases}"
-            c.episode_revision, c.episode_level = 0, 1
+            # already past the escalation level (a strong signal): open escalated, rather
+            # than raise revision 0 and revision 1 a millisecond apart
+            c.episode_revision = 0
+            c.episode_level = 2 if risk >= self.escalate_at - 1e-9 else 1
             c.alerted_ms[AT_RISK_SILENT] = at_ms
         else:
             c.episode_revision += 1

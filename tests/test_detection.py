@@ -270,3 +270,20 @@ def test_an_alert_is_never_dated_before_the_signal_that_raised_it():
     alerts = replay(det, [*quiet, downgrade], until_ms=60 * DAY)
     assert alerts and all(a["detected_at"] > downgrade["occurred_at"] for a in alerts)
     assert "downgraded" in alerts[0]["reason_codes"]
+
+
+def test_an_episode_that_opens_above_the_escalation_level_opens_escalated():
+    """A downgrade after weeks of silence puts the risk past both levels at once: one
+    alert, escalated, not revision 0 and revision 1 a millisecond apart."""
+    from churnwatch.evaluate import replay
+
+    det = detector(risk_threshold=0.5)
+    events = [purchase(0), purchase(7), purchase(14), purchase(21)]
+    events.append(lifecycle(55, "DOWNGRADE", mrr=10.0))
+    c, _ = feed(det, events)
+    assert MODEL.risk(c, c.deadline_ms, DAY) >= det.escalate_at
+    alerts = replay(det, events, until_ms=200 * DAY)
+    assert [a["revision"] for a in alerts] == [0]
+    plain = replay(det, events[:-1], until_ms=200 * DAY)  # silence alone: step by step
+    assert [a["revision"] for a in plain] == [0, 1]
+    assert severity_rank(alerts[0]["severity"]) == severity_rank(plain[-1]["severity"])
