@@ -60,6 +60,8 @@ def _stamped(row: dict[str, Any]) -> TimestampedValue:
 
 
 class _ReadStoredStateFn(beam.DoFn):
+    """One pass over the stored events, cut per consumer; an element for every shard."""
+
     def __init__(self, plan: WarmStartPlan, dedupe_shards: int, tracking_shards: int) -> None:
         self.plan = plan
         self.dedupe_shards = dedupe_shards
@@ -70,14 +72,13 @@ class _ReadStoredStateFn(beam.DoFn):
         histories: dict[int, StoredHistory] = defaultdict(StoredHistory)
         seeds: dict[str, dict[str, Any]] = {}
         rows_read = Metrics.counter("warm_start", "stored_events")
-        if not plan.empty:
-            store = open_store(plan.warehouse)
-            for customer_id, alert_id, revision in store.alert_revisions():
-                shard = shard_of(customer_id or "", self.tracking_shards)
-                histories[shard].alerts[alert_id] = revision
+        store = None if plan.empty else open_store(plan.warehouse)
+        for customer_id, alert_id, revision in store.alert_revisions() if store else ():
+            shard = shard_of(customer_id or "", self.tracking_shards)
+            histories[shard].alerts[alert_id] = revision
         for source in EVENT_TABLES:
             seen: dict[int, list[tuple[int, str]]] = defaultdict(list)
-            rows = [] if plan.empty else store.events(source)
+            rows = store.events(source) if store else ()
             for row in rows:
                 rows_read.inc()
                 t = row["occurred_at"]
