@@ -37,8 +37,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,39 +118,28 @@ class DeliveryLog:
             wh.ensure_tables(["dead_letters"])
 
     @contextmanager
-    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection for one operation; waits while another process holds the file."""
+    def _open(self, opener: Callable[[str], Any]) -> Iterator[Any]:
+        """``opener(path)`` for one operation; waits while another process holds the file."""
         deadline = time.monotonic() + self.lock_timeout_s
         with self._lock:
             while True:
                 try:
-                    con = duckdb.connect(self.path)
+                    handle = opener(self.path)
                     break
                 except duckdb.IOException as exc:
                     if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                         raise
                     time.sleep(random.uniform(0.01, 0.05))
             try:
-                yield con
+                yield handle
             finally:
-                con.close()
+                handle.close()
 
-    @contextmanager
-    def _warehouse(self) -> Iterator[DuckDBWarehouse]:
-        deadline = time.monotonic() + self.lock_timeout_s
-        with self._lock:
-            while True:
-                try:
-                    wh = DuckDBWarehouse(self.path)
-                    break
-                except duckdb.IOException as exc:
-                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                        raise
-                    time.sleep(random.uniform(0.01, 0.05))
-            try:
-                yield wh
-            finally:
-                wh.close()
+    def _connect(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        return self._open(duckdb.connect)
+
+    def _warehouse(self) -> AbstractContextManager[DuckDBWarehouse]:
+        return self._open(DuckDBWarehouse)
 
     def delivered(self, alert_id: str, channel: str) -> bool:
         with self._connect() as con:
